@@ -1,0 +1,441 @@
+"""``stylize``: Gatys et al.'s optimisation - gradient descent on the pixels of a new image.
+
+    total(x) = content_weight * sum_l a_l * content_loss(F_l(x), F_l(photo))
+             + style_weight   * sum_l w_l * mse(G(F_l(x)), G(F_l(painting)))
+             + tv_weight      * tv_loss(x)
+
+F_l are VGG-19 activations at layer l, G the Gram matrix. The image x is the only thing that changes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .color import luminance_only, match_color, recombine_color
+from .gram import gram_matrix
+from .images import load_image, resize, save_image, to_pil
+from .layers import layer_index
+from .losses import content_loss, tv_loss
+from .model import VGG19Features, extract_features, load_vgg19, resolve_device
+from .precision import autocast, resolve_precision
+from .presets import preset_for
+
+LayerSpec = Union[Mapping[str, float], Sequence[str], None]
+
+
+@dataclass
+class StepInfo:
+    """What a ``callback`` sees every ``every`` steps: the current image (1, 3, H, W) on the CPU and the losses."""
+
+    step: int
+    steps: int
+    image: torch.Tensor
+    losses: Dict[str, float]
+    elapsed: float
+
+
+@dataclass
+class StylizeResult:
+    """The outcome of ``stylize``.
+
+    ``image`` is (1, 3, H, W) in [0, 1] on the CPU; ``history`` has one dict per step with the weighted
+    ``content``, ``style``, ``tv`` and ``total`` losses, the unweighted per-layer losses under ``layers``,
+    ``time`` (seconds since the start) and ``size``. ``stopped`` is None for a complete run, else a
+    sentence saying why it ended early (Ctrl-C, a non-finite loss, Stop, convergence).
+    """
+
+    image: torch.Tensor
+    history: List[Dict[str, Any]]
+    elapsed: float
+    setup_time: float
+    steps: int
+    weights_source: str
+    device: str
+    precision: str
+    settings: Dict[str, Any] = field(default_factory=dict)
+    stopped: Optional[str] = None
+
+    @property
+    def seconds_per_step(self) -> float:
+        """Mean wall time of one optimisation step (setup excluded)."""
+        return (self.elapsed - self.setup_time) / max(self.steps, 1)
+
+    def losses(self, key: str = "total") -> List[float]:
+        """One loss term over the steps, e.g. ``result.losses("style")``."""
+        return [h[key] for h in self.history]
+
+    def to_pil(self):
+        """The image as a PIL image."""
+        return to_pil(self.image)
+
+    def save(self, path: Union[str, Path]) -> Path:
+        """Write the image (PNG or JPEG by suffix)."""
+        return save_image(self.image, path)
+
+    def _repr_png_(self) -> bytes:  # a bare result at the end of a notebook cell shows the picture
+        import io
+
+        buf = io.BytesIO()
+        self.to_pil().save(buf, format="PNG")
+        return buf.getvalue()
+
+
+class _NonFinite(ArithmeticError):
+    pass
+
+
+def _layer_dict(spec: LayerSpec, default: Mapping[str, float], what: str) -> Dict[str, float]:
+    if spec is None:
+        layers = dict(default)
+    elif isinstance(spec, Mapping):
+        layers = {str(k): float(v) for k, v in spec.items()}
+    elif isinstance(spec, str):
+        layers = {spec: 1.0}
+    else:
+        layers = {str(name): 1.0 for name in spec}
+    for name, weight in layers.items():
+        layer_index(name)
+        if not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"{what} weight for {name} must be a finite number >= 0, got {weight}")
+    return {k: v for k, v in layers.items() if v > 0}
+
+
+def _check_weight(name: str, value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
+def compute_targets(
+    model: VGG19Features,
+    content: torch.Tensor,
+    styles: Sequence[torch.Tensor],
+    content_layers: Mapping[str, float],
+    style_layers: Mapping[str, float],
+    blend: Sequence[float],
+    gram_norm: Union[bool, str, None] = True,
+) -> Dict[str, Dict[str, torch.Tensor]]:
+    """Content features of ``content`` and blended style Grams of ``styles`` (each (1, 3, H, W)), detached.
+
+    Returns ``{"content": {layer: (1, C, H, W)}, "style": {layer: (1, C, C) = sum_k blend_k * G_k}}``.
+    """
+    with torch.no_grad():
+        content_feats = extract_features(model, content, content_layers) if content_layers else {}
+        grams: Dict[str, torch.Tensor] = {}
+        for style, share in zip(styles, blend):
+            feats = extract_features(model, style, style_layers) if style_layers else {}
+            for name, f in feats.items():
+                g = share * gram_matrix(f, normalize=gram_norm)
+                grams[name] = grams[name] + g if name in grams else g
+    return {"content": {k: v.float() for k, v in content_feats.items()}, "style": grams}
+
+
+def objective(
+    model: VGG19Features,
+    image: torch.Tensor,
+    targets: Mapping[str, Mapping[str, torch.Tensor]],
+    content_layers: Mapping[str, float],
+    style_layers: Mapping[str, float],
+    content_weight: float,
+    style_weight: float,
+    tv_weight: float,
+    gram_norm: Union[bool, str, None] = True,
+) -> Dict[str, Any]:
+    """All terms of the objective for ``image`` (1, 3, H, W): weighted ``content``, ``style``, ``tv``, ``total``
+    (0-dim float32 tensors) and the unweighted per-layer losses under ``layers``."""
+    feats = extract_features(model, image, list(content_layers) + list(style_layers))
+    per_layer: Dict[str, torch.Tensor] = {}
+    zero = torch.zeros((), device=image.device)
+    c_term, s_term = zero, zero
+    for name, w in content_layers.items():
+        per_layer[f"content:{name}"] = content_loss(feats[name], targets["content"][name])
+        c_term = c_term + w * per_layer[f"content:{name}"]
+    for name, w in style_layers.items():
+        gram = gram_matrix(feats[name], normalize=gram_norm)
+        per_layer[f"style:{name}"] = F.mse_loss(gram, targets["style"][name].expand_as(gram))
+        s_term = s_term + w * per_layer[f"style:{name}"]
+    tv = tv_loss(image) if tv_weight > 0 else zero
+    terms = {"content": content_weight * c_term, "style": style_weight * s_term, "tv": tv_weight * tv}
+    terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+    terms["layers"] = per_layer
+    return terms
+
+
+def _scale_sizes(size: int, scales: Union[int, Sequence[float], None]) -> List[int]:
+    if scales is None or scales == 1:
+        return [size]
+    if isinstance(scales, int):
+        fractions = [0.5 ** (scales - 1 - i) for i in range(scales)]
+    else:
+        fractions = [float(s) for s in scales]
+    if any(not 0 < f <= 1 for f in fractions) or sorted(fractions) != fractions:
+        raise ValueError(f"scales must increase and lie in (0, 1], got {fractions}")
+    return [max(32, round(size * f)) for f in fractions]
+
+
+def _initial(init: Union[str, torch.Tensor], content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
+    if isinstance(init, torch.Tensor):
+        img = init.detach().float().cpu()
+        if img.dim() == 3:
+            img = img.unsqueeze(0)
+        return resize(img, tuple(content.shape[-2:])).to(content.device)
+    if init == "content":
+        return content.clone()
+    if init == "style":
+        return resize(style.cpu(), tuple(content.shape[-2:])).to(content.device)
+    if init == "noise":
+        gen = torch.Generator().manual_seed(seed)
+        return torch.rand(content.shape, generator=gen).to(content.device)
+    raise ValueError(f"init must be 'content', 'noise', 'style' or an image tensor, not {init!r}")
+
+
+def stylize(
+    content: Any,
+    style: Any,
+    *,
+    content_weight: Optional[float] = None,
+    style_weight: Optional[float] = None,
+    style_layers: LayerSpec = None,
+    content_layers: LayerSpec = None,
+    tv_weight: Optional[float] = None,
+    steps: Union[int, Sequence[int]] = 300,
+    optimizer: str = "lbfgs",
+    lr: Optional[float] = None,
+    init: Union[str, torch.Tensor] = "content",
+    size: Optional[int] = None,
+    device: Union[str, torch.device] = "auto",
+    precision: str = "fp32",
+    seed: int = 0,
+    callback: Optional[Callable[[StepInfo], Optional[bool]]] = None,
+    every: int = 10,
+    progress: bool = True,
+    model: Optional[VGG19Features] = None,
+    weights: Union[str, Path] = "auto",
+    pooling: str = "max",
+    scales: Union[int, Sequence[float], None] = None,
+    preserve_color: Optional[str] = None,
+    style_blend: Optional[Sequence[float]] = None,
+    gram_norm: Union[bool, str, None] = True,
+    stop: Optional[Any] = None,
+    rtol: float = 1e-6,
+    fp32_finish: Optional[int] = None,
+) -> StylizeResult:
+    """Paint the content of ``content`` in the style of ``style`` by gradient descent on the pixels.
+
+    Images: anything ``load_image`` accepts (path, URL, bundled name, PIL, NumPy, tensor). ``style`` may
+    be a list of styles, blended by the weights ``style_blend`` (default equal).
+
+    Defaults (None) come from a preset chosen by the weights the model has (``stlib.presets``):
+    - ImageNet weights -> ``IMAGENET``, the setting of PyTorch's "Neural Transfer Using PyTorch" tutorial
+      (content weight 1, style weight 1e6, Gram / C*H*W, MSE, style layers equally weighted) at Gatys et
+      al.'s layers (content relu4_2; style relu1_1, relu2_1, relu3_1, relu4_1, relu5_1), no TV;
+    - offline seeded random weights -> ``OFFLINE``, tuned so colour and texture visibly transfer.
+
+    Arguments: ``style_layers``/``content_layers`` are ``{layer: weight}`` dicts or lists of names (weight
+    1); zero weights switch a term off, so content-only or style-only reconstructions work.
+    ``optimizer``: "lbfgs" (lr 1, one closure per step, no absolute tolerances; stops early only when the
+    loss improved by less than ``rtol`` relative over 20 steps) or "adam" (lr 0.02).
+    ``init``: "content", "noise" (seeded), "style", or an image tensor (warm start).
+    ``size``: long edge in pixels (default 512 on a GPU, 256 otherwise). ``scales``: coarse-to-fine, as
+    a number of octaves (``scales=3`` runs size/4, size/2, size) or increasing fractions of ``size``;
+    ``steps`` is then per scale (an int, or one count per scale).
+    ``precision``: "fp32", "bf16", "fp16" (GPU, with loss scaling) or "auto" (``stlib.precision``); only
+    the network runs reduced, losses stay fp32, and "auto" finishes with ``fp32_finish`` fp32 steps
+    (default 10 % of the last scale's steps).
+    ``preserve_color``: None, "luminance" (style only brightness, keep the photo's colours) or
+    "histogram" (recolour the painting to the photo's colour statistics first).
+    ``callback(StepInfo)`` runs every ``every`` steps and at the end; returning False stops the run.
+    ``stop``: anything with ``is_set()`` (e.g. ``threading.Event``), checked every step.
+
+    Nothing is lost: Ctrl-C returns the best image so far, a non-finite loss returns the last finite
+    image, and ``result.stopped`` says what happened.
+    """
+    t_start = time.perf_counter()
+    if optimizer not in ("lbfgs", "adam"):
+        raise ValueError(f"optimizer must be 'lbfgs' or 'adam', not {optimizer!r}")
+    if preserve_color not in (None, "luminance", "histogram"):
+        raise ValueError(f"preserve_color must be None, 'luminance' or 'histogram', not {preserve_color!r}")
+    if every < 1:
+        raise ValueError("every must be >= 1")
+
+    if model is None:
+        model = load_vgg19(weights, pooling=pooling, device=resolve_device(device))
+        dev = model.mean.device
+    elif device == "auto":
+        dev = model.mean.device
+    else:
+        dev = resolve_device(device)
+        model.to(dev)
+    precision_run = resolve_precision(precision, dev)
+
+    preset = preset_for(model.weights_source)
+    c_layers = _layer_dict(content_layers, preset.content_layers, "content layer")
+    s_layers = _layer_dict(style_layers, preset.style_layers, "style layer")
+    alpha = _check_weight("content_weight", preset.content_weight if content_weight is None else content_weight)
+    beta = _check_weight("style_weight", preset.style_weight if style_weight is None else style_weight)
+    gamma = _check_weight("tv_weight", preset.tv_weight if tv_weight is None else tv_weight)
+    if alpha == 0:
+        c_layers = {}
+    if beta == 0:
+        s_layers = {}
+    if not c_layers and not s_layers and gamma == 0:
+        raise ValueError("every weight is zero: there is nothing to optimise")
+
+    content_img = load_image(content)
+    style_list = list(style) if isinstance(style, (list, tuple)) else [style]
+    style_imgs = [load_image(s) for s in style_list]
+    blend = [1.0 / len(style_imgs)] * len(style_imgs) if style_blend is None else [float(b) for b in style_blend]
+    if len(blend) != len(style_imgs) or any(b < 0 for b in blend) or sum(blend) <= 0:
+        raise ValueError(f"style_blend needs {len(style_imgs)} non-negative weights, got {style_blend}")
+    blend = [b / sum(blend) for b in blend]
+    if preserve_color == "histogram":
+        style_imgs = [match_color(s, content_img) for s in style_imgs]
+    work_content = luminance_only(content_img) if preserve_color == "luminance" else content_img
+    if preserve_color == "luminance":
+        style_imgs = [luminance_only(s, like=content_img) for s in style_imgs]
+
+    final_size = int(size) if size is not None else (512 if dev.type == "cuda" else 256)
+    sizes = _scale_sizes(final_size, scales)
+    step_counts = [int(steps)] * len(sizes) if isinstance(steps, int) else [int(s) for s in steps]
+    if len(step_counts) != len(sizes) or any(s < 0 for s in step_counts):
+        raise ValueError(f"steps must be a count >= 0 or one count per scale ({len(sizes)}), got {steps}")
+    if precision_run != "fp32" and precision == "auto":
+        polish = max(1, step_counts[-1] // 10) if fp32_finish is None else int(fp32_finish)
+    else:
+        polish = 0
+    total_steps = sum(step_counts)
+
+    if precision_run == "bf16" and dev.type == "cpu":
+        model.to(memory_format=torch.channels_last)
+    history: List[Dict[str, Any]] = []
+    stopped: Optional[str] = None
+    bar = tqdm(total=total_steps, disable=not progress, desc="stylize", unit="step", leave=True)
+    setup_time = time.perf_counter() - t_start
+    x: Optional[torch.Tensor] = None
+    best_img: Optional[torch.Tensor] = None
+    step_global = 0
+    try:
+        for scale_i, (scale_size, n_steps) in enumerate(zip(sizes, step_counts)):
+            c_img = resize(work_content, scale_size).to(dev)
+            s_imgs = [resize(s, scale_size).to(dev) for s in style_imgs]
+            if x is None:
+                x0 = _initial(init, c_img, s_imgs[0], seed)
+            else:
+                x0 = F.interpolate(x, size=tuple(c_img.shape[-2:]), mode="bilinear", align_corners=False)
+            x = x0.detach().clamp(0, 1).clone().requires_grad_(True)
+            best_img, best_loss = x.detach().clone(), math.inf
+            targets_by_precision: Dict[str, Any] = {}
+            opt = (
+                torch.optim.LBFGS([x], lr=lr or 1.0, max_iter=1, history_size=50,
+                                  tolerance_grad=0.0, tolerance_change=0.0)
+                if optimizer == "lbfgs"
+                else torch.optim.Adam([x], lr=lr or 0.02)
+            )
+            last_scale = scale_i == len(sizes) - 1
+            loss_scale = 2.0 ** 12 if precision_run == "fp16" else 1.0
+            record: Dict[str, Any] = {}
+
+            for local in range(n_steps):
+                if stop is not None and stop.is_set():
+                    stopped = f"stopped at step {step_global}; returned the best image so far"
+                    break
+                prec = "fp32" if (last_scale and local >= n_steps - polish) else precision_run
+                if prec not in targets_by_precision:
+                    with autocast(prec, dev):
+                        targets_by_precision[prec] = compute_targets(
+                            model, c_img, s_imgs, c_layers, s_layers, blend, gram_norm)
+                targets = targets_by_precision[prec]
+                x_in_fmt = torch.channels_last if (prec == "bf16" and dev.type == "cpu") else torch.contiguous_format
+
+                def closure() -> torch.Tensor:
+                    nonlocal best_img, best_loss, loss_scale
+                    for _ in range(20):
+                        opt.zero_grad(set_to_none=True)
+                        with autocast(prec, dev):
+                            terms = objective(model, x.contiguous(memory_format=x_in_fmt), targets, c_layers,
+                                              s_layers, alpha, beta, gamma, gram_norm)
+                        total = terms["total"]
+                        if not torch.isfinite(total):
+                            raise _NonFinite()
+                        scale = loss_scale if prec == "fp16" else 1.0
+                        (total * scale).backward()
+                        if scale != 1.0:
+                            if not torch.isfinite(x.grad).all():
+                                loss_scale /= 2  # fp16 gradient overflow: retry with a smaller scale
+                                continue
+                            x.grad.div_(scale)
+                        break
+                    record.clear()
+                    record.update({k: float(terms[k].detach()) for k in ("content", "style", "tv", "total")})
+                    record["layers"] = {k: float(v.detach()) for k, v in terms["layers"].items()}
+                    if record["total"] < best_loss:
+                        best_loss, best_img = record["total"], x.detach().clone()
+                    return total
+
+                opt.step(closure)
+                with torch.no_grad():
+                    x.clamp_(0, 1)
+                step_global += 1
+                history.append({"step": step_global, **record, "time": time.perf_counter() - t_start,
+                                "size": scale_size, "precision": prec})
+                bar.update(1)
+                if step_global % every == 0 or local == n_steps - 1:
+                    bar.set_postfix(loss=f"{record['total']:.4g}", refresh=False)
+                    if callback is not None:
+                        info = StepInfo(step_global, total_steps, x.detach().cpu().clone(),
+                                        {k: record[k] for k in ("content", "style", "tv", "total")},
+                                        time.perf_counter() - t_start)
+                        if callback(info) is False:
+                            stopped = f"stopped by the callback at step {step_global}"
+                            break
+                if rtol > 0 and local >= 40:
+                    scale_totals = [h["total"] for h in history[-(local + 1):]]
+                    old, new = min(scale_totals[:-20]), min(scale_totals)
+                    if old - new <= rtol * abs(old):  # relative, so the loss's scale does not matter
+                        if last_scale:
+                            stopped = f"converged at step {step_global} (best loss improved < {rtol:g} in 20 steps)"
+                        break  # a coarse scale that has converged hands over to the next one
+            x = best_img if best_loss < math.inf else x.detach()
+            if stopped and not stopped.startswith("converged"):
+                break
+    except _NonFinite:
+        stopped = (
+            f"the loss became infinite or NaN at step {step_global + 1}: the weights are probably too large "
+            f"(content {alpha:g}, style {beta:g}, tv {gamma:g}) or the learning rate too high. "
+            "Returned the last image with a finite loss."
+        )
+        warnings.warn("stlib.stylize: " + stopped, RuntimeWarning, stacklevel=2)
+        x = best_img
+    except KeyboardInterrupt:
+        stopped = f"interrupted (Ctrl-C) at step {step_global}; returned the best image so far"
+        print("stlib.stylize: " + stopped)
+        x = best_img if best_img is not None else x
+    finally:
+        bar.close()
+
+    assert x is not None
+    image = x.detach().float().clamp(0, 1)
+    if preserve_color == "luminance":
+        image = recombine_color(image, resize(content_img, tuple(image.shape[-2:])).to(image.device))
+    settings = {
+        "content_weight": alpha, "style_weight": beta, "tv_weight": gamma, "content_layers": c_layers,
+        "style_layers": s_layers, "optimizer": optimizer, "lr": lr, "init": init if isinstance(init, str) else "tensor",
+        "size": final_size, "sizes": sizes, "steps": step_counts, "seed": seed, "pooling": model.pooling,
+        "preserve_color": preserve_color, "style_blend": blend, "gram_norm": gram_norm, "preset": preset.name,
+        "fp32_finish": polish,
+    }
+    return StylizeResult(
+        image=image.cpu(), history=history, elapsed=time.perf_counter() - t_start, setup_time=setup_time,
+        steps=step_global, weights_source=model.weights_source, device=str(dev), precision=precision_run,
+        settings=settings, stopped=stopped,
+    )
