@@ -1,0 +1,54 @@
+# stlib — two commands on a fresh machine:
+#   make demo   set up .venv, stylise the bundled photo, write out/demo.png   (make lab: open the course)
+#   make test   set up .venv, run every test: unit tests, all notebooks (nbval), the real-browser studio test
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.stlib-installed
+# Fast mode for notebooks under test; offline seeded weights so no test touches the network.
+TEST_ENV := STLIB_FAST=1 STLIB_WEIGHTS=random STLIB_OFFLINE=1
+
+.PHONY: venv demo lab test test-unit test-notebooks test-browser browser-deps bench images clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/stlib demo
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+# Debian's Chromium for the browser test (test tools' own browser downloads do not work offline).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found: the browser test will be skipped (install Debian's chromium to run it)"; fi; }
+
+test: $(STAMP) browser-deps
+	$(TEST_ENV) $(BIN)/python -m pytest --nbval-lax tests notebooks
+
+test-unit: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest tests -m "not browser"
+
+test-notebooks: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest --nbval-lax notebooks
+
+test-browser: $(STAMP) browser-deps
+	$(TEST_ENV) $(BIN)/python -m pytest tests -m browser
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+images: $(STAMP)
+	$(BIN)/python images/make_styles.py
+	$(BIN)/python images/make_content.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache
