@@ -279,8 +279,8 @@ def resolve_weights(weights: Union[str, Path] = "auto") -> "tuple[dict[str, torc
             return resolve_weights(env)
         for candidate in (cached_imagenet_path(), cache_dir() / EXPORT_NAME):
             if candidate.exists():
-                state, _ = read_weights_file(candidate)
-                return state, "imagenet"
+                state, info = read_weights_file(candidate)
+                return state, "imagenet" if info.get("origin", "imagenet") == "imagenet" else f"file:{candidate}"
         if os.environ.get("STLIB_OFFLINE", "") not in ("", "0"):
             return _offline_fallback("STLIB_OFFLINE is set")
         try:
