@@ -87,7 +87,11 @@ def extract_features(
             f"the image is {image.shape[-1]}x{image.shape[-2]} pixels, too small to reach {last} "
             f"(which shrinks the image {stride}x); use at least {max(32, stride)} pixels per side"
         )
-    image = image.to(model.mean.device)
+    if not image.is_floating_point():
+        raise ValueError(
+            f"expected float pixels in [0, 1], got a {image.dtype} image; use stlib.load_image(...) to convert it"
+        )
+    image = image.to(device=model.mean.device, dtype=model.mean.dtype)  # e.g. a float64 image, or one on the CPU
     x = model.normalize(image)
     out: "dict[str, torch.Tensor]" = {}
     remaining = set(wanted)

@@ -1,0 +1,8 @@
+"""``python -m stlib ...`` runs the command line (see ``stlib.cli``)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

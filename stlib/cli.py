@@ -1,0 +1,328 @@
+"""The ``stlib`` command line: ``stlib transfer``, ``stlib demo`` and ``stlib weights ...``.
+
+    stlib transfer photo.jpg painting.jpg -o out.png --size 384 --steps 200
+    stlib demo                       # bundled astronaut + swirls -> out/demo.png and out/demo_grid.png
+    stlib weights info               # which weights "auto" would use, and where the cache is
+
+``main(argv)`` returns the exit code (0 fine, 2 bad input, 130 Ctrl-C) so tests can call it in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+#: Command-line errors the user can fix: reported as one line on stderr, exit code 2, no traceback.
+USER_ERROR_EXIT = 2
+INTERRUPT_EXIT = 130
+
+#: The demo: bundled images, size and L-BFGS steps (measured: <= 60 s on a 2-core CPU, model build included).
+DEMO_CONTENT = "astronaut"
+DEMO_STYLE = "swirls"
+DEMO_SIZE = 256
+DEMO_STEPS = 60
+#: ``STLIB_FAST=1`` (CI, smoke tests): a tiny run that only proves the pipeline works.
+DEMO_FAST_SIZE = 64
+DEMO_FAST_STEPS = 4
+
+_RANDOM_NOTE = (
+    "note: these are seeded RANDOM weights, so the result is an offline approximation (colours and "
+    "textures, not painterly strokes). For real ImageNet weights run `stlib weights download` on a machine "
+    "with internet, or set STLIB_WEIGHTS=/path/to/vgg19-features.pth."
+)
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+def _say(message: str) -> None:
+    """Print a status line to stdout right away (the progress bar writes to stderr)."""
+    print(message, flush=True)
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception's message on one line (multi-line messages are joined)."""
+    text = " ".join(str(err).split())
+    if isinstance(err, KeyError) and text.startswith(("'", '"')) and text.endswith(("'", '"')):
+        text = text[1:-1]  # KeyError quotes its message
+    return text or type(err).__name__
+
+
+def _fast() -> bool:
+    """True when ``STLIB_FAST`` asks for quick runs (CI)."""
+    return os.environ.get("STLIB_FAST", "").strip() not in ("", "0")
+
+
+def _human_size(n_bytes: int) -> str:
+    """1234567 -> '1.2 MB'."""
+    size = float(n_bytes)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n_bytes} bytes"  # pragma: no cover
+
+
+def _load_model(weights: str, pooling: str, device: str):
+    """Load VGG-19 and say which weights it got; the offline warning becomes one plain line."""
+    from .model import load_vgg19, resolve_device
+    from .weights import OfflineWeightsWarning
+
+    dev = resolve_device(device)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OfflineWeightsWarning)  # _RANDOM_NOTE below says it in one line
+        model = load_vgg19(weights, pooling=pooling, device=dev)
+    _say(f"weights: {model.weights_source} (VGG-19 features, {pooling} pooling, loaded in "
+         f"{time.perf_counter() - t0:.1f} s)")
+    if model.weights_source == "random":
+        _say(_RANDOM_NOTE)
+    return model, dev
+
+
+def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, device: str, precision: str,
+         options: Dict[str, Any]):
+    """Load the model, print the set-up, stylise with a progress bar, save ``out`` (also after Ctrl-C)."""
+    from .precision import resolve_precision
+    from .stylize import stylize
+
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise ValueError(f"the output {str(out)!r} needs a .png or .jpg suffix")
+    t0 = time.perf_counter()
+    model, dev = _load_model(weights, pooling, device)
+    chosen = resolve_precision(precision, dev)
+    how = f"{chosen} ({precision})" if precision == "auto" else chosen
+    _say(f"device: {dev}, precision: {how}")
+    options = {k: v for k, v in options.items() if v is not None}  # None -> stylize's presets
+    result = stylize(content, style, model=model, precision=precision, progress=True, **options)
+    saved = result.save(out)
+    h, w = result.image.shape[-2:]
+    if result.stopped:
+        _say(f"stopped early: {result.stopped}")
+    _say(f"{result.steps} steps at {w}x{h} px in {time.perf_counter() - t0:.1f} s "
+         f"({result.seconds_per_step:.2f} s/step, preset {result.settings['preset']})")
+    _say(f"saved {saved}")
+    return result, saved
+
+
+# ----------------------------------------------------------------------------------------------- commands
+def _cmd_transfer(args: argparse.Namespace) -> int:
+    """``stlib transfer CONTENT STYLE -o OUT``."""
+    options = {
+        "size": args.size, "steps": args.steps, "style_weight": args.style_weight,
+        "content_weight": args.content_weight, "tv_weight": args.tv_weight, "optimizer": args.optimizer,
+        "init": args.init, "seed": args.seed, "scales": args.scales, "preserve_color": args.preserve_color,
+    }
+    _run(args.content, args.style, Path(args.output), weights=args.weights, pooling=args.pooling,
+         device=args.device, precision=args.precision, options=options)
+    return 0
+
+
+def _grid(content: Any, style: Any, result_image, height: int):
+    """A side-by-side PIL image: content | style | result, each scaled to ``height`` pixels, with captions."""
+    from PIL import Image, ImageDraw
+
+    from .images import load_image, resize, to_pil
+
+    panels = [("content", load_image(content)), ("style", load_image(style)), ("result", result_image)]
+    gap, caption = 8, 18
+    tiles = [(label, to_pil(resize(img, (height, max(1, round(img.shape[-1] * height / img.shape[-2]))))))
+             for label, img in panels]
+    width = sum(t.width for _, t in tiles) + gap * (len(tiles) + 1)
+    canvas = Image.new("RGB", (width, height + caption + 2 * gap), "white")
+    draw = ImageDraw.Draw(canvas)
+    x = gap
+    for label, tile in tiles:
+        canvas.paste(tile, (x, gap))
+        draw.text((x, gap + height + 3), label, fill="black")
+        x += tile.width + gap
+    return canvas
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """``stlib demo``: bundled astronaut + swirls, then a content | style | result grid next to it."""
+    fast = _fast()
+    size = args.size or (DEMO_FAST_SIZE if fast else DEMO_SIZE)
+    steps = args.steps if args.steps is not None else (DEMO_FAST_STEPS if fast else DEMO_STEPS)
+    out = Path(args.output)
+    _say(f"demo: {DEMO_CONTENT} in the style of {DEMO_STYLE}, {size} px, {steps} steps"
+         + (" (STLIB_FAST=1)" if fast else ""))
+    result, saved = _run(DEMO_CONTENT, DEMO_STYLE, out, weights=args.weights, pooling="max", device=args.device,
+                         precision=args.precision, options={"size": size, "steps": steps, "seed": 0})
+    grid_path = saved.with_name(f"{saved.stem}_grid.png")
+    _grid(DEMO_CONTENT, DEMO_STYLE, result.image, height=result.image.shape[-2]).save(grid_path)
+    _say(f"saved {grid_path} (content | style | result)")
+    return 0
+
+
+def _cmd_weights_download(args: argparse.Namespace) -> int:
+    """``stlib weights download``: fetch torchvision's ImageNet VGG-19 into the torch hub cache."""
+    from .weights import download_imagenet
+
+    path = download_imagenet(url=args.url, progress=True)
+    _say(f"ImageNet VGG-19 weights: {path} ({_human_size(path.stat().st_size)})")
+    return 0
+
+
+def _cmd_weights_export(args: argparse.Namespace) -> int:
+    """``stlib weights export -o PATH``: write a features-only weights file (+ .sha256)."""
+    from .weights import export_weights, sha256_file
+
+    path = export_weights(args.output, source=args.source, dtype=args.dtype)
+    _say(f"exported {args.source} VGG-19 features as {args.dtype}: {path} ({_human_size(path.stat().st_size)})")
+    _say(f"sha256: {sha256_file(path)} (also in {path.name}.sha256)")
+    _say(f"use it with: STLIB_WEIGHTS={path}  or  stlib.load_vgg19({str(path)!r})")
+    return 0
+
+
+def _info_file(path: Path) -> None:
+    from .weights import read_weights_file, sha256_file
+
+    _, info = read_weights_file(path)
+    source = info.get("origin") or ("ImageNet (torchvision checkpoint)" if info["format"] == "torchvision" else "?")
+    _say(f"file:   {info['path']}")
+    _say(f"format: {info['format']}")
+    _say(f"dtype:  {info['dtype']}")
+    _say(f"size:   {_human_size(info['size_bytes'])} ({info['size_bytes']} bytes)")
+    _say(f"sha256: {sha256_file(path)}")
+    _say(f"source: {source}")
+
+
+def _info_auto() -> None:
+    """Say what ``weights="auto"`` would load, in the same order as ``stlib.weights.resolve_weights``."""
+    from .weights import EXPORT_NAME, cache_dir, cached_imagenet_path, imagenet_url
+
+    _say(f"cache:  {cache_dir()} (set TORCH_HOME to move it)")
+    env = os.environ.get("STLIB_WEIGHTS", "").strip()
+    offline = os.environ.get("STLIB_OFFLINE", "").strip() not in ("", "0")
+    if env:
+        _say(f"auto:   STLIB_WEIGHTS={env}")
+        if env not in ("imagenet", "random") and Path(env).expanduser().exists():
+            _info_file(Path(env).expanduser())
+        elif env == "random":
+            _say(_RANDOM_NOTE)
+        return
+    for candidate in (cached_imagenet_path(), cache_dir() / EXPORT_NAME):
+        if candidate.exists():
+            _say(f"auto:   the cached file {candidate}")
+            _info_file(candidate)
+            return
+    if offline:
+        _say("auto:   seeded random weights (STLIB_OFFLINE is set and nothing is cached)")
+        _say(_RANDOM_NOTE)
+    else:
+        _say(f"auto:   nothing cached yet: the first run downloads {imagenet_url()} (548 MB) into the cache, "
+             "or falls back to seeded random weights when offline. Run `stlib weights download` to fetch it now.")
+
+
+def _cmd_weights_info(args: argparse.Namespace) -> int:
+    """``stlib weights info [PATH]``."""
+    if args.path:
+        _info_file(Path(args.path))
+    else:
+        _info_auto()
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- parser
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, not {text}")
+    return value
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default: auto)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="network precision (default: auto = bf16 on CPUs/GPUs that are fast at it, else fp32)")
+    p.add_argument("--weights", default="auto",
+                   help="auto, imagenet, random or a weights file (default: auto; see `stlib weights info`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser with the ``transfer``, ``demo`` and ``weights`` subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="stlib", description="Neural style transfer (Gatys et al.) from the command line.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"stlib {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    t = sub.add_parser("transfer", help="paint a photo in the style of a painting",
+                       description="Paint CONTENT in the style of STYLE. Unset weights come from the preset "
+                                   "that suits the loaded weights (see stlib.presets).")
+    t.add_argument("content", metavar="CONTENT", help="content image: path, URL or bundled name (e.g. astronaut)")
+    t.add_argument("style", metavar="STYLE", help="style image: path, URL or bundled name (e.g. swirls)")
+    t.add_argument("-o", "--output", required=True, metavar="OUT", help="output image (.png or .jpg)")
+    t.add_argument("--size", type=_positive_int, help="long edge in pixels (default: 512 on a GPU, 256 on a CPU)")
+    t.add_argument("--steps", type=_non_negative_int, help="optimisation steps (per scale; default 300)")
+    t.add_argument("--style-weight", type=float, help="style weight (default: from the preset)")
+    t.add_argument("--content-weight", type=float, help="content weight (default: from the preset)")
+    t.add_argument("--tv-weight", type=float, help="total-variation weight (default: from the preset)")
+    t.add_argument("--optimizer", choices=["lbfgs", "adam"], help="default: lbfgs")
+    t.add_argument("--init", choices=["content", "noise", "style"], help="starting image (default: content)")
+    t.add_argument("--seed", type=int, help="seed for init=noise (default 0)")
+    t.add_argument("--scales", type=_positive_int, help="coarse-to-fine octaves, e.g. 3 = size/4, size/2, size")
+    t.add_argument("--preserve-color", choices=["luminance", "histogram"], help="keep the photo's colours")
+    t.add_argument("--pooling", choices=["max", "avg"], default="max", help="VGG pooling (default: max)")
+    _add_run_options(t)
+    t.set_defaults(func=_cmd_transfer)
+
+    d = sub.add_parser("demo", help="a quick example with the bundled astronaut and swirls images",
+                       description=f"Stylise the bundled {DEMO_CONTENT!r} photo with {DEMO_STYLE!r} "
+                                   f"({DEMO_SIZE} px, {DEMO_STEPS} steps; STLIB_FAST=1: {DEMO_FAST_SIZE} px, "
+                                   f"{DEMO_FAST_STEPS} steps) and write a content | style | result grid.")
+    d.add_argument("-o", "--output", default="out/demo.png", metavar="OUT", help="default: out/demo.png")
+    d.add_argument("--size", type=_positive_int, help=f"long edge in pixels (default {DEMO_SIZE})")
+    d.add_argument("--steps", type=_non_negative_int, help=f"optimisation steps (default {DEMO_STEPS})")
+    _add_run_options(d)
+    d.set_defaults(func=_cmd_demo)
+
+    w = sub.add_parser("weights", help="download, export or inspect VGG-19 weights files")
+    wsub = w.add_subparsers(dest="weights_command", metavar="ACTION")
+    wsub.required = True
+    wd = wsub.add_parser("download", help="download torchvision's ImageNet VGG-19 (548 MB) into the torch cache")
+    wd.add_argument("--url", default=None, help=argparse.SUPPRESS)
+    wd.set_defaults(func=_cmd_weights_download)
+    we = wsub.add_parser("export", help="write a features-only weights file (fp16 ~40 MB) to copy elsewhere")
+    we.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write (.pth)")
+    we.add_argument("--source", default="imagenet", help="imagenet (default), random, or a weights file")
+    we.add_argument("--dtype", default="float16", choices=["float16", "float32"], help="default: float16")
+    we.set_defaults(func=_cmd_weights_export)
+    wi = wsub.add_parser("info", help="describe a weights file, or what 'auto' would use")
+    wi.add_argument("path", nargs="?", metavar="PATH", help="a weights file (default: what 'auto' would pick)")
+    wi.set_defaults(func=_cmd_weights_info)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the ``stlib`` command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    from .images import ImageLoadError
+    from .weights import WeightsError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exit_:  # --help, --version, or a usage error (argparse printed it already)
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else USER_ERROR_EXIT)
+    try:
+        return int(args.func(args))
+    except (ImageLoadError, WeightsError, ValueError, KeyError, FileNotFoundError) as err:
+        print(f"stlib: error: {_one_line(err)}", file=sys.stderr)
+        return USER_ERROR_EXIT
+    except KeyboardInterrupt:  # before the optimisation started (stylize itself saves on Ctrl-C)
+        print("stlib: interrupted", file=sys.stderr)
+        return INTERRUPT_EXIT
+
