@@ -514,10 +514,11 @@ class Studio:
         self.status.value = self._status_html(text, kind)
 
     def _show_error(self, exc: BaseException) -> None:
-        message = str(exc) or type(exc).__name__
-        if not isinstance(exc, (ImageLoadError, ValueError, KeyError, RuntimeError, MemoryError)):
+        message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc) or type(exc).__name__
+        if not isinstance(exc, (ImageLoadError, ValueError, KeyError, RuntimeError)):
             message = f"{type(exc).__name__}: {message}"
-        if isinstance(exc, MemoryError):
+        lowered = message.lower()
+        if isinstance(exc, MemoryError) or "out of memory" in lowered or "can't allocate memory" in lowered:
             message = "Out of memory: choose a smaller size and press Run again."
         self.error = message
         self._say(message, "error")
@@ -704,7 +705,10 @@ class Studio:
         est = self.estimate(s)
         free = _available_bytes()
         if est.peak_bytes is not None and free is not None and est.peak_bytes > free:
-            raise MemoryError
+            raise RuntimeError(
+                f"A {s.size} px run would need about {est.peak_bytes / 2**30:.1f} GB of memory, but only "
+                f"{free / 2**30:.1f} GB is free: choose a smaller size and press Run again."
+            )
         text = self._estimate_text(est, s)
         if est.seconds is not None and est.seconds > SLOW_RUN_S:
             self._say(f"This run will be slow: {text}. Stop keeps the image so far.", "warn")
