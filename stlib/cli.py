@@ -94,18 +94,25 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
     t0 = time.perf_counter()
     model, dev = _load_model(weights, pooling, device)
     chosen = resolve_precision(precision, dev)
-    how = f"{chosen} ({precision})" if precision == "auto" else chosen
+    how = chosen
+    if precision == "auto":
+        how += " (auto; the last 10% of steps in fp32)" if chosen != "fp32" else " (auto)"
     _say(f"device: {dev}, precision: {how}")
     options = {k: v for k, v in options.items() if v is not None}  # None -> stylize's presets
     result = stylize(content, style, model=model, precision=precision, progress=True, **options)
     saved = result.save(out)
     h, w = result.image.shape[-2:]
-    if result.stopped:
+    if result.stopped and not result.stopped.startswith("interrupted"):  # stylize reports Ctrl-C itself
         _say(f"stopped early: {result.stopped}")
     _say(f"{result.steps} steps at {w}x{h} px in {time.perf_counter() - t0:.1f} s "
          f"({result.seconds_per_step:.2f} s/step, preset {result.settings['preset']})")
     _say(f"saved {saved}")
     return result, saved
+
+
+def _exit_code(result) -> int:
+    """0 for a finished run; 130 when Ctrl-C ended it (the best image so far was still saved)."""
+    return INTERRUPT_EXIT if (result.stopped or "").startswith("interrupted") else 0
 
 
 # ----------------------------------------------------------------------------------------------- commands
@@ -116,9 +123,9 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         "content_weight": args.content_weight, "tv_weight": args.tv_weight, "optimizer": args.optimizer,
         "init": args.init, "seed": args.seed, "scales": args.scales, "preserve_color": args.preserve_color,
     }
-    _run(args.content, args.style, Path(args.output), weights=args.weights, pooling=args.pooling,
-         device=args.device, precision=args.precision, options=options)
-    return 0
+    result, _ = _run(args.content, args.style, Path(args.output), weights=args.weights, pooling=args.pooling,
+                     device=args.device, precision=args.precision, options=options)
+    return _exit_code(result)
 
 
 def _grid(content: Any, style: Any, result_image, height: int):
@@ -155,7 +162,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     grid_path = saved.with_name(f"{saved.stem}_grid.png")
     _grid(DEMO_CONTENT, DEMO_STYLE, result.image, height=result.image.shape[-2]).save(grid_path)
     _say(f"saved {grid_path} (content | style | result)")
-    return 0
+    return _exit_code(result)
 
 
 def _cmd_weights_download(args: argparse.Namespace) -> int:

@@ -1,0 +1,80 @@
+"""pyproject.toml and environment.yml must list the same packages (and the same version bounds)."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: conda names that differ from the pip name of the same package
+CONDA_TO_PIP = {"pytorch": "torch"}
+#: entries of environment.yml that are tools, not packages stlib depends on
+NOT_PACKAGES = {"python", "pip"}
+
+
+def _split(requirement: str) -> "tuple[str, str]":
+    """'torch>=2.1  # comment' -> ('torch', '>=2.1'); names normalised as PEP 503 does."""
+    requirement = requirement.split("#")[0].split(";")[0].strip()
+    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*)$", requirement)
+    assert match, f"cannot parse requirement {requirement!r}"
+    name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+    spec = match.group(3).replace(" ", "")
+    if spec.startswith("="):  # conda's single '=' pin
+        spec = "==" + spec.lstrip("=")
+    return CONDA_TO_PIP.get(name, name), spec
+
+
+@pytest.fixture(scope="module")
+def pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+@pytest.fixture(scope="module")
+def environment():
+    path = ROOT / "environment.yml"
+    if not path.exists():
+        pytest.skip("environment.yml does not exist yet (the lead adds it)")
+    yaml = pytest.importorskip("yaml", reason="PyYAML (installed with JupyterLab) reads environment.yml")
+    env = yaml.safe_load(path.read_text())
+    found: "dict[str, str]" = {}
+    for entry in env["dependencies"]:
+        items = entry["pip"] if isinstance(entry, dict) else [entry]
+        for item in items:
+            item = str(item).strip()
+            if item.startswith(("-", ".", "git+", "http")) or "/" in item:
+                continue  # pip options (--extra-index-url), the local package, URLs
+            name, spec = _split(item)
+            if name not in NOT_PACKAGES:
+                found[name] = spec
+    return found
+
+
+def test_parser_understands_the_forms_we_use():
+    assert _split("ipywidgets>=7.7,<9   # sliders") == ("ipywidgets", ">=7.7,<9")
+    assert _split("pytorch=2.3") == ("torch", "==2.3")
+    assert _split("Pillow >= 9.1") == ("pillow", ">=9.1")
+
+
+def test_every_runtime_dependency_is_in_environment_yml(pyproject, environment):
+    runtime = dict(_split(r) for r in pyproject["project"]["dependencies"])
+    missing = sorted(set(runtime) - set(environment))
+    assert not missing, f"in pyproject.toml but not in environment.yml: {missing}"
+    for name, spec in runtime.items():
+        if environment[name]:
+            assert environment[name] == spec, f"{name}: pyproject says {spec!r}, environment.yml {environment[name]!r}"
+
+
+def test_environment_yml_lists_nothing_pyproject_lacks(pyproject, environment):
+    declared = dict(_split(r) for r in pyproject["project"]["dependencies"])
+    for extra in pyproject["project"].get("optional-dependencies", {}).values():
+        declared.update(_split(r) for r in extra)
+    unknown = sorted(set(environment) - set(declared))
+    assert not unknown, f"in environment.yml but not in pyproject.toml: {unknown}"
+
+
+def test_console_script_points_at_cli_main(pyproject):
+    assert pyproject["project"]["scripts"]["stlib"] == "stlib.cli:main"
+    from stlib.cli import main
+
+    assert callable(main)

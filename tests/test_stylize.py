@@ -1,0 +1,264 @@
+"""stylize end to end on tiny images (64 px, a few steps) with the session's seeded VGG-19."""
+
+import importlib
+import math
+import threading
+
+import pytest
+import torch
+
+import stlib
+from stlib.color import rgb_to_yiq
+from stlib.stylize import StepInfo, compute_targets, objective, stylize
+
+stylize_module = importlib.import_module("stlib.stylize")  # `stlib.stylize` is the function, not the module
+
+
+@pytest.fixture
+def run(vgg, tiny_pair):
+    """stylize(content, style) at 64 px with the shared model; keyword arguments override the defaults."""
+    content, style = tiny_pair
+
+    def _run(**kwargs):
+        kwargs.setdefault("steps", 4)
+        kwargs.setdefault("size", 64)
+        kwargs.setdefault("progress", False)
+        kwargs.setdefault("content", content)
+        kwargs.setdefault("style", style)
+        return stylize(kwargs.pop("content"), kwargs.pop("style"), model=vgg, **kwargs)
+
+    return _run
+
+
+def collect(every: int = 1):
+    """A callback that keeps every image it is shown, and the list it fills."""
+    seen = []
+
+    def callback(info: StepInfo):
+        assert isinstance(info, StepInfo) and info.image.shape[0] == 1
+        seen.append(info.image.clone())
+
+    return callback, seen
+
+
+def equals_one_of(image, candidates) -> bool:
+    return any(torch.equal(image, c) for c in candidates)
+
+
+def independent_objective(vgg, image, content, style, settings) -> float:
+    """The objective recomputed from scratch for ``image`` with the settings a run reports."""
+    style = stlib.resize(style, max(content.shape[-2:]))  # stylize scales the style to the output's long edge
+    with torch.no_grad():
+        targets = compute_targets(vgg, content, [style], settings["content_layers"], settings["style_layers"], [1.0])
+        terms = objective(vgg, image, targets, settings["content_layers"], settings["style_layers"],
+                          settings["content_weight"], settings["style_weight"], settings["tv_weight"])
+    return float(terms["total"])
+
+
+def test_short_run_lowers_the_objective(run, vgg, tiny_pair):
+    content, style = tiny_pair
+    result = run(steps=8)
+    assert result.steps == 8 and len(result.history) == 8 and result.stopped is None
+    assert result.weights_source == "random" and result.settings["preset"] == "offline"
+    start = independent_objective(vgg, content, content, style, result.settings)
+    end = independent_objective(vgg, result.image, content, style, result.settings)
+    assert start == pytest.approx(result.history[0]["total"], rel=1e-4)
+    assert end < 0.8 * start
+    assert end == pytest.approx(min(result.losses()), rel=1e-3)  # the best image seen is the one returned
+
+
+def test_same_seed_same_image_different_seed_different(run):
+    a = run(init="noise", seed=1, steps=3)
+    b = run(init="noise", seed=1, steps=3)
+    c = run(init="noise", seed=2, steps=3)
+    assert torch.equal(a.image, b.image)
+    assert not torch.equal(a.image, c.image)
+
+
+def test_gradients_reach_only_the_image(run, vgg):
+    run(steps=2)
+    assert all(p.grad is None and not p.requires_grad for p in vgg.parameters())
+
+
+def test_content_only_and_style_only(run):
+    content_only = run(style_weight=0, tv_weight=0, init="noise", steps=5)
+    assert all(h["style"] == 0 for h in content_only.history)
+    assert not any(k.startswith("style:") for k in content_only.history[0]["layers"])
+    assert content_only.losses("content")[-1] < content_only.losses("content")[0]
+    style_only = run(content_weight=0, tv_weight=0, steps=5)
+    assert all(h["content"] == 0 for h in style_only.history)
+    assert style_only.losses("style")[-1] < style_only.losses("style")[0]
+
+
+def test_any_layer_dict_or_list(run):
+    result = run(style_layers={"conv2_2": 1.0, "pool3": 2.0}, content_layers={"conv1_2": 1.0}, steps=2)
+    assert set(result.history[0]["layers"]) == {"style:conv2_2", "style:pool3", "content:conv1_2"}
+    listed = run(style_layers=["relu1_2"], content_layers=["relu2_2"], steps=2)
+    assert set(listed.history[0]["layers"]) == {"style:relu1_2", "content:relu2_2"}
+    assert listed.settings["style_layers"] == {"relu1_2": 1.0}
+    with pytest.raises(KeyError, match="relu4_2"):
+        run(style_layers=["relu9_1"], steps=1)
+
+
+def test_pixels_stay_in_unit_range(run):
+    callback, seen = collect()
+    result = run(optimizer="adam", lr=0.5, init="noise", steps=4, callback=callback, every=1)
+    assert len(seen) == 4
+    for image in seen + [result.image]:
+        assert image.min() >= 0 and image.max() <= 1
+
+
+def test_all_zero_weights_is_an_error(run):
+    with pytest.raises(ValueError, match="nothing to optimise"):
+        run(content_weight=0, style_weight=0, tv_weight=0)
+    with pytest.raises(ValueError, match="style_weight"):
+        run(style_weight=-1.0)
+
+
+def test_callback_returning_false_stops(run):
+    def callback(info):
+        return info.step < 3
+
+    result = run(steps=10, callback=callback, every=1)
+    assert result.steps == 3 and len(result.history) == 3
+    assert "callback" in result.stopped
+
+
+def test_threading_event_stops(run):
+    event = threading.Event()
+
+    def callback(info):
+        if info.step == 2:
+            event.set()
+
+    result = run(steps=10, callback=callback, every=1, stop=event)
+    assert result.steps == 2
+    assert result.stopped.startswith("stopped at step 2")
+
+
+def _fail_at(monkeypatch, k, make):
+    """Make the k-th call of stylize's tv_loss return/raise what ``make`` gives."""
+    real = stylize_module.tv_loss
+    calls = {"n": 0}
+
+    def tv(image):
+        calls["n"] += 1
+        return make(real(image)) if calls["n"] == k else real(image)
+
+    monkeypatch.setattr(stylize_module, "tv_loss", tv)
+
+
+def test_nan_loss_stops_and_returns_an_earlier_finite_image(run, monkeypatch, tiny_pair):
+    _fail_at(monkeypatch, 4, lambda value: value * float("nan"))
+    callback, seen = collect()
+    with pytest.warns(RuntimeWarning, match="infinite or NaN"):
+        result = run(steps=10, callback=callback, every=1)
+    assert "infinite or NaN at step 4" in result.stopped
+    assert result.steps == 3 and len(seen) == 3
+    assert torch.isfinite(result.image).all()
+    assert equals_one_of(result.image, [tiny_pair[0]] + seen)
+
+
+def test_inf_loss_too(run, monkeypatch):
+    _fail_at(monkeypatch, 2, lambda value: value + float("inf"))
+    with pytest.warns(RuntimeWarning):
+        result = run(steps=5)
+    assert "infinite" in result.stopped and torch.isfinite(result.image).all()
+
+
+def test_ctrl_c_in_callback_returns_best_image(run, tiny_pair, capsys):
+    seen = []
+
+    def callback(info):
+        seen.append(info.image.clone())
+        if info.step == 3:
+            raise KeyboardInterrupt
+
+    result = run(steps=10, callback=callback, every=1)
+    assert result.stopped.startswith("interrupted")
+    assert "interrupted" in capsys.readouterr().out
+    assert result.steps == 3
+    assert equals_one_of(result.image, [tiny_pair[0]] + seen)
+
+
+def test_ctrl_c_in_closure_returns_best_image(run, monkeypatch, tiny_pair):
+    def interrupt(_):
+        raise KeyboardInterrupt
+
+    _fail_at(monkeypatch, 3, interrupt)
+    callback, seen = collect()
+    result = run(steps=10, callback=callback, every=1)
+    assert result.stopped.startswith("interrupted") and result.steps == 2
+    assert equals_one_of(result.image, [tiny_pair[0]] + seen)
+
+
+def test_content_and_style_of_different_sizes(run):
+    style = torch.rand(1, 3, 40, 90, generator=torch.Generator().manual_seed(3))
+    result = run(style=style, steps=2)
+    assert result.image.shape == (1, 3, 48, 64)
+
+
+def test_lbfgs_is_not_stalled_by_tiny_loss_scales(run):
+    # torch's L-BFGS has absolute thresholds (tolerances; curvature pairs with y.s <= 1e-10 are dropped), so an
+    # objective of ~1e-17 would stop or crawl. The run must take every step and follow the same relative
+    # course as the identical problem scaled up by 1e18.
+    tiny = run(content_weight=1e-12, style_weight=0, tv_weight=0, init="noise", steps=6)
+    big = run(content_weight=1e6, style_weight=0, tv_weight=0, init="noise", steps=6)
+    assert tiny.steps == 6 and len(tiny.history) == 6 and tiny.stopped is None
+    t, b = tiny.losses(), big.losses()
+    assert t[0] < 1e-11 and b[0] > 1
+    assert b[-1] < 0.8 * b[0]
+    for step, (lt, lb) in enumerate(zip(t, b)):
+        assert lt / t[0] == pytest.approx(lb / b[0], rel=2e-2), f"step {step + 1}"
+
+
+def test_multi_scale_returns_final_size(run):
+    result = run(scales=2, steps=2)
+    assert result.image.shape == (1, 3, 48, 64)
+    assert [h["size"] for h in result.history] == [32, 32, 64, 64]
+    assert result.settings["sizes"] == [32, 64]
+
+
+def test_preserve_color_luminance_keeps_content_colour(run, tiny_pair):
+    content = tiny_pair[0]
+    result = run(preserve_color="luminance", steps=3)
+    inside = ((result.image > 0) & (result.image < 1)).all(dim=1)  # pixels that clamping did not touch
+    assert inside.float().mean() > 0.5
+    got, want = rgb_to_yiq(result.image), rgb_to_yiq(content)
+    for channel in (1, 2):  # I and Q
+        torch.testing.assert_close(got[0, channel][inside[0]], want[0, channel][inside[0]], atol=1e-5, rtol=0)
+    assert not torch.allclose(got[0, 0], want[0, 0], atol=1e-3)  # the brightness did change
+
+
+def test_preserve_color_histogram_runs(run):
+    result = run(preserve_color="histogram", steps=2)
+    assert result.image.shape == (1, 3, 48, 64) and torch.isfinite(result.image).all()
+    with pytest.raises(ValueError, match="preserve_color"):
+        run(preserve_color="sepia")
+
+
+def test_style_list_and_blend(run, tiny_pair):
+    style_a = tiny_pair[1]
+    style_b = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(5))
+    alone = run(style=style_a, steps=3)
+    blended_all_a = run(style=[style_a, style_b], style_blend=[1, 0], steps=3)
+    assert torch.equal(alone.image, blended_all_a.image)
+    half = run(style=[style_a, style_b], steps=3)
+    assert half.settings["style_blend"] == [0.5, 0.5]
+    assert not torch.equal(alone.image, half.image)
+    with pytest.raises(ValueError, match="style_blend"):
+        run(style=[style_a, style_b], style_blend=[1.0])
+
+
+def test_history_and_result_api(run, tmp_path):
+    result = run(steps=3)
+    assert set(result.history[0]) == {"step", "content", "style", "tv", "total", "layers", "time", "size",
+                                      "precision"}
+    h = result.history[1]
+    assert h["step"] == 2 and h["size"] == 64 and h["precision"] == "fp32"
+    assert h["total"] == pytest.approx(h["content"] + h["style"] + h["tv"], rel=1e-5)
+    assert all(math.isfinite(v) for v in h["layers"].values())
+    assert result.to_pil().size == (64, 48)
+    assert result.seconds_per_step > 0 and result.elapsed >= result.setup_time
+    saved = result.save(tmp_path / "out.png")
+    assert stlib.load_image(saved).shape == (1, 3, 48, 64)
