@@ -344,6 +344,10 @@ def stylize(
             last_scale = scale_i == len(sizes) - 1
             loss_scale = 2.0 ** 12 if precision_run == "fp16" else 1.0
             record: Dict[str, Any] = {}
+            # torch's L-BFGS has absolute thresholds (it ignores curvature pairs with y.s <= 1e-10), so a tiny
+            # objective (e.g. weights 1e-12) would never move the image: losses below 1 are lifted to ~1 for the
+            # optimiser (set at the first evaluation of each scale; the history keeps the true values).
+            gain: List[float] = []
 
             for local in range(n_steps):
                 if stop is not None and stop.is_set():
@@ -375,12 +379,17 @@ def stylize(
                                 continue
                             x.grad.div_(scale)
                         break
+                    if not gain:
+                        first = float(total.detach())
+                        gain.append(1.0 / first if 0 < first < 1 else 1.0)
+                    if gain[0] != 1.0:
+                        x.grad.mul_(gain[0])
                     record.clear()
                     record.update({k: float(terms[k].detach()) for k in ("content", "style", "tv", "total")})
                     record["layers"] = {k: float(v.detach()) for k, v in terms["layers"].items()}
                     if record["total"] < best_loss:
                         best_loss, best_img = record["total"], x.detach().clone()
-                    return total
+                    return total * gain[0]
 
                 opt.step(closure)
                 with torch.no_grad():
