@@ -68,10 +68,19 @@ def _human_size(n_bytes: int) -> str:
 
 def _load_model(weights: str, pooling: str, device: str):
     """Load VGG-19 and say which weights it got; the offline warning becomes one plain line."""
+    import torch
+
     from .model import load_vgg19, resolve_device
     from .weights import OfflineWeightsWarning
 
-    dev = resolve_device(device)
+    try:
+        dev = resolve_device(device)
+    except RuntimeError as err:  # torch's own message lists every device type it knows
+        raise ValueError(f"unknown device {device!r}: use auto, cpu, cuda or mps") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but this machine has no usable CUDA GPU; use --device auto")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("--device mps was asked for, but Apple's MPS is not available here; use --device auto")
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OfflineWeightsWarning)  # _RANDOM_NOTE below says it in one line
@@ -326,7 +335,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else USER_ERROR_EXIT)
     try:
         return int(args.func(args))
-    except (ImageLoadError, WeightsError, ValueError, KeyError, FileNotFoundError) as err:
+    except (ImageLoadError, WeightsError, ValueError, KeyError, OSError) as err:  # OSError: e.g. no permission
         print(f"stlib: error: {_one_line(err)}", file=sys.stderr)
         return USER_ERROR_EXIT
     except KeyboardInterrupt:  # before the optimisation started (stylize itself saves on Ctrl-C)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from PIL import Image
 
 import stlib
@@ -98,6 +99,14 @@ def test_bad_values_are_one_line_exit_2(pair_files, tmp_path, capsys):
     assert rc == 2 and "style_weight" in error_line(capsys.readouterr())
     rc = main(["transfer", *pair_files, "-o", str(tmp_path / "no_suffix"), "--steps", "1"])
     assert rc == 2 and ".png" in error_line(capsys.readouterr())
+
+
+def test_unknown_or_missing_device_is_one_line_exit_2(pair_files, tmp_path, capsys):
+    rc = main(["transfer", *pair_files, "-o", str(tmp_path / "o.png"), "--device", "gpu"])
+    assert rc == 2 and "unknown device 'gpu'" in error_line(capsys.readouterr())
+    if not torch.cuda.is_available():
+        rc = main(["transfer", *pair_files, "-o", str(tmp_path / "o.png"), "--device", "cuda"])
+        assert rc == 2 and "no usable CUDA GPU" in error_line(capsys.readouterr())
 
 
 def test_usage_errors_exit_2(capsys):
