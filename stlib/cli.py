@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
@@ -103,17 +104,16 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
     t0 = time.perf_counter()
     model, dev = _load_model(weights, pooling, device)
     chosen = resolve_precision(precision, dev)
-    how = chosen
-    if precision == "auto":
-        how += " (auto; the last 10% of steps in fp32)" if chosen != "fp32" else " (auto)"
-    _say(f"device: {dev}, precision: {how}")
+    _say(f"device: {dev}, precision: {chosen}" + (" (auto)" if precision == "auto" else ""))
     options = {k: v for k, v in options.items() if v is not None}  # None -> stylize's presets
     result = stylize(content, style, model=model, precision=precision, progress=True, **options)
     saved = result.save(out)
     h, w = result.image.shape[-2:]
     if result.stopped and not result.stopped.startswith("interrupted"):  # stylize reports Ctrl-C itself
         _say(f"stopped early: {result.stopped}")
-    _say(f"{result.steps} steps at {w}x{h} px in {time.perf_counter() - t0:.1f} s "
+    counts = Counter(step["precision"] for step in result.history)
+    mix = f" ({' + '.join(f'{n} {p}' for p, n in counts.items())})" if len(counts) > 1 else ""
+    _say(f"{result.steps} steps{mix} at {w}x{h} px in {time.perf_counter() - t0:.1f} s "
          f"({result.seconds_per_step:.2f} s/step, preset {result.settings['preset']})")
     _say(f"saved {saved}")
     return result, saved
