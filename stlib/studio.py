@@ -248,6 +248,7 @@ class LossPlot:
     def __init__(self) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
 
         self._lock = threading.Lock()
         self._fig = Figure(figsize=(4.0, 2.2), dpi=80)
@@ -256,6 +257,7 @@ class LossPlot:
         self._lines = {key: self._ax.plot([], [], color=colour, lw=1.2, label=key)[0] for key, colour in self.TERMS}
         self._marks: List[Any] = []
         self._ax.set_yscale("log")
+        self._ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         self._ax.set_xlabel("step", fontsize=8)
         self._ax.tick_params(labelsize=7)
         self._fig.subplots_adjust(left=0.15, right=0.98, top=0.96, bottom=0.19)  # fixed: tick labels fit
@@ -269,7 +271,8 @@ class LossPlot:
             for key, line in self._lines.items():
                 values = [h.get(key, 0.0) for h in history]
                 visible = any(v > 0 for v in values)
-                line.set_data(steps if visible else [], [max(v, 1e-12) for v in values] if visible else [])
+                positive = [v if v > 0 else math.nan for v in values]  # a zero (e.g. content at step 0) has no log
+                line.set_data(steps if visible else [], positive if visible else [])
                 line.set_visible(visible)
                 if visible:
                     shown.append(line)
@@ -394,9 +397,9 @@ class Studio:
         self.style_pick = W.Dropdown(options=choices["style"], value=style, description="style",
                                      style=label_w, layout=W.Layout(width="250px"))
         self.content_upload = W.FileUpload(accept="image/*", multiple=False, description="Upload",
-                                           layout=W.Layout(width="100px"))
+                                           layout=W.Layout(width="120px"))
         self.style_upload = W.FileUpload(accept="image/*", multiple=False, description="Upload",
-                                         layout=W.Layout(width="100px"))
+                                         layout=W.Layout(width="120px"))
         thumb = W.Layout(height="56px", width="auto", margin="0 0 0 6px")
         self.content_thumb = W.Image(format="png", layout=thumb)
         self.style_thumb = W.Image(format="png", layout=thumb)
@@ -411,7 +414,11 @@ class Studio:
         self.tv_on = W.Checkbox(value=preset.tv_weight > 0, description="", indent=False,
                                 layout=W.Layout(width="28px"))
         self.tv_weight = log_slider("TV weight", preset.tv_weight if preset.tv_weight > 0 else 1.0, 3, 3)
-        weights_box = W.VBox([self.content_weight, self.style_weight, W.HBox([self.tv_on, self.tv_weight])])
+        def spacer() -> widgets.Box:  # where other rows have an on/off box, so all sliders line up
+            return W.Box(layout=W.Layout(width="28px", min_width="28px"))
+
+        weights_box = W.VBox([W.HBox([spacer(), self.content_weight]), W.HBox([spacer(), self.style_weight]),
+                              W.HBox([self.tv_on, self.tv_weight])])
 
         # Style layers: an on/off box and a weight per layer
         self.layer_on: Dict[str, widgets.Checkbox] = {}
@@ -431,9 +438,8 @@ class Studio:
                                 continuous_update=False, style=label_w, layout=full)
         self.steps = W.IntSlider(value=int(steps), min=5, max=1000, step=5, description="steps",
                                  continuous_update=False, style=label_w, layout=full)
-        self.optimizer = W.ToggleButtons(options=[("L-BFGS", "lbfgs"), ("Adam", "adam")], value="lbfgs",
-                                         description="optimizer", style={"description_width": "112px",
-                                                                         "button_width": "80px"})
+        self.optimizer = W.Dropdown(options=[("L-BFGS", "lbfgs"), ("Adam", "adam")], value="lbfgs",
+                                    description="optimizer", style=label_w, layout=W.Layout(width="280px"))
         self.init = W.Dropdown(options=list(INIT_CHOICES), value="content", description="start from",
                                style=label_w, layout=W.Layout(width="280px"))
         self.keep_colors = W.Checkbox(value=False, description="keep the photo's colours (luminance only)",
@@ -476,17 +482,17 @@ class Studio:
         studio_tab = W.HBox([controls, output])
 
         # Sweep tab
-        self.sweep_kind = W.ToggleButtons(options=[("style/content ratio", "ratio"), ("style layers", "layers")],
-                                          value="ratio", description="sweep",
-                                          style={"description_width": "112px", "button_width": "140px"})
+        self.sweep_kind = W.Dropdown(options=[("style/content ratio", "ratio"), ("style layers", "layers")],
+                                     value="ratio", description="sweep over", style=label_w,
+                                     layout=W.Layout(width="300px"))
         self.sweep_n = W.IntSlider(value=5, min=2, max=9, description="cells", style=label_w, layout=full)
         self.sweep_steps = W.IntSlider(value=min(int(steps), 100), min=5, max=500, step=5, description="steps per cell",
                                        style=label_w, layout=full)
         self.sweep_button = W.Button(description="Compute sweep", button_style="info", icon="th",
                                      layout=W.Layout(width="160px"))
         self.sweep_progress = W.IntProgress(value=0, min=0, max=1, description="progress", style=label_w,
-                                            layout=full)
-        self.sweep_pick = W.IntSlider(value=0, min=0, max=0, description="show cell", disabled=True, style=label_w,
+                                            layout=W.Layout(width="96%"))
+        self.sweep_pick = W.IntSlider(value=1, min=1, max=1, description="show cell", disabled=True, style=label_w,
                                       layout=full)  # continuous: flipping between cached PNGs costs nothing
         self.sweep_title = W.HTML(value="<i>No sweep yet.</i>")
         self.sweep_image = W.Image(format="png", layout=W.Layout(width="320px", height="auto"))
@@ -501,6 +507,12 @@ class Studio:
                     self.sweep_pick, W.HBox([self.sweep_path, self.sweep_save])], layout=W.Layout(width="480px")),
             W.VBox([self.sweep_title, self.sweep_image], layout=W.Layout(margin="0 0 0 12px")),
         ])
+
+        # CSS classes (add_class: ipywidgets 7 and 8) so that a browser test, or a custom stylesheet, finds them
+        for w, name in ((self.preview, "preview"), (self.status, "status"), (self.style_weight, "style-weight"),
+                        (self.run_button, "run"), (self.stop_button, "stop"), (self.loss_plot, "loss-plot"),
+                        (self.sweep_image, "sweep-image"), (self.sweep_pick, "sweep-pick")):
+            w.add_class(f"stlib-studio-{name}")
 
         self.tabs = W.Tab(children=[studio_tab, sweep_tab])
         # ipywidgets 7/8: set_title exists in both (8 also has a `titles` trait, 7 does not).
@@ -881,6 +893,7 @@ class Studio:
         elif self.image is not None and max(self.image.shape[-2:]) < s.size:
             self.image = resize(self.image, s.size)  # stopped during the preview stage: bring it to size
         self.loss_plot.value = self._loss_png()
+        self._refresh_estimate()  # now with this machine's measured speed
         if stopped:
             self._say(stopped, "done")
         else:
@@ -932,6 +945,8 @@ class Studio:
         if n_steps < 1:
             raise ValueError("steps must be at least 1")
         self.sweep_label = f"{kind} sweep, {n_steps} steps at {plan[0][1].size} px"
+        self.sweep_kind.value, self.sweep_steps.value = kind, n_steps  # the Sweep tab shows what was computed
+        self.sweep_n.value = len(plan)
         if not self._start(lambda: self._sweep_job(plan, n_steps), "sweep"):
             raise RuntimeError("The studio is busy: stop the run before starting a sweep.")
         if wait:
@@ -965,9 +980,9 @@ class Studio:
                     callback=tick, every=1, progress=False, preserve_color="luminance" if s.preserve_color else None,
                 )
             self.sweep_cells.append((title, png_bytes(result.image), result.image))
-            self.sweep_pick.max = len(self.sweep_cells) - 1
+            self.sweep_pick.max = len(self.sweep_cells)  # lowering max also lowers a larger value (7 and 8)
             self.sweep_pick.disabled = False
-            self.sweep_pick.value = len(self.sweep_cells) - 1
+            self.sweep_pick.value = len(self.sweep_cells)
             self._show_sweep_cell()
         self.sweep_progress.value = self.sweep_progress.max
         self._say(f"Sweep done: {len(plan)} cells. Use 'show cell' on the Sweep tab to flip between them.", "done")
@@ -975,7 +990,7 @@ class Studio:
     def _show_sweep_cell(self) -> None:
         if not self.sweep_cells:
             return
-        i = min(int(self.sweep_pick.value), len(self.sweep_cells) - 1)
+        i = min(max(int(self.sweep_pick.value), 1), len(self.sweep_cells)) - 1
         title, png, _ = self.sweep_cells[i]
         self.sweep_image.value = png
         self.sweep_title.value = f"<b>{i + 1}/{len(self.sweep_cells)}: {html.escape(title)}</b>"

@@ -253,13 +253,13 @@ def test_sweep_caches_cells_and_flips_between_them(make_studio, tmp_path):
     s = make_studio()
     style, content = s.style_weight.value, s.content_weight.value
     cells = s.sweep("ratio", 3, steps=3, size=64)
-    assert len(cells) == 3 and s.sweep_pick.max == 2 and not s.sweep_pick.disabled
+    assert len(cells) == 3 and s.sweep_pick.max == 3 and not s.sweep_pick.disabled
     ratios = [style * 10 ** e / content for e in (-2, 0, 2)]
     assert [title for title, _, _ in cells] == [f"style/content = {r:.2g}" for r in ratios]
     assert s.sweep_progress.value == s.sweep_progress.max == 9
     assert cells[0][1] != cells[2][1]  # a 10^4 different style weight changes the picture
     for i in (0, 2, 1):
-        s.sweep_pick.value = i
+        s.sweep_pick.value = i + 1  # the slider counts cells from 1, like its title
         assert s.sweep_image.value == cells[i][1]
         assert f"{i + 1}/3" in s.sweep_title.value
 
