@@ -162,7 +162,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         watch = PreviewWatch(studio)
         sliders = slider_trials(studio, watch, args.repeats, rng)
         stops = stop_trials(studio, args.repeats, rng)
-        step_s = studio._measured_step_seconds(args.size)
+        step_s = studio.measured_step_seconds(args.size)
         results[mode] = {"sliders": sliders, "stops": stops, "step_s": step_s}
         studio.close()
     load_after = load_average()

@@ -47,6 +47,8 @@ SLOW_RUN_S = 60.0
 #: After a slider change the first preview should come within about a second: the preview-stage step
 #: (targets + one step at the preview size) is planned to take at most this long.
 PREVIEW_STEP_BUDGET_S = 0.3
+#: Previews are sent to the browser at most this often (each is a PNG over the websocket).
+MIN_PREVIEW_INTERVAL_S = 0.1
 INIT_CHOICES = (("content photo", "content"), ("noise", "noise"), ("style image", "style"),
                 ("current image", "current"))
 UPLOAD_PREFIX = "upload:"
@@ -344,6 +346,7 @@ class Studio:
         self._work_image: Optional[torch.Tensor] = None  # what the optimiser works on (grey if colours kept)
         self._work_preserve = False
         self._plot_time = 0.0
+        self._preview_time = 0.0
         self._plot: Optional[LossPlot] = None  # made on first use (importing matplotlib takes a moment)
 
         #: The latest image (1, 3, H, W) in [0, 1], colours recombined when "keep colours" is on.
@@ -645,13 +648,14 @@ class Studio:
                                 "stlib.estimate", str(getattr(est, "message", "")))
             except Exception:  # an estimate must never stop a run; fall back to our own numbers
                 pass
-        per_step = self._measured_step_seconds(s.size)
+        per_step = self.measured_step_seconds(s.size)
         peak = rough_peak_bytes(s.size, self.precision_resolved)
         seconds = None if per_step is None else per_step * s.steps
         return Estimate(seconds, peak, "measured" if seconds is not None else "none")
 
-    def _measured_step_seconds(self, size: int) -> Optional[float]:
-        """Seconds per step at ``size``, scaled by pixel count from the closest size measured so far."""
+    def measured_step_seconds(self, size: int) -> Optional[float]:
+        """Seconds per step at ``size`` px on this machine, scaled by pixel count from the closest size measured
+        so far (None before the first run)."""
         if not self._step_seconds:
             return None
         near = min(self._step_seconds, key=lambda s: abs(math.log(s / size)))
@@ -689,7 +693,7 @@ class Studio:
         """Size for the first steps after a (re)start, so a preview comes quickly; None when full size is fast."""
         if self.preview_mode is None:
             return None
-        per_step = self._measured_step_seconds(s.size)
+        per_step = self.measured_step_seconds(s.size)
         if per_step is None:  # nothing measured yet: a CPU is slow, a GPU is not
             side = None if self.device.type == "cuda" else s.size // 2
         elif per_step <= PREVIEW_STEP_BUDGET_S:
@@ -838,7 +842,7 @@ class Studio:
         steps: Union[int, List[int]] = s.steps
         scales: Optional[List[float]] = None
         if call.preview_size is not None:
-            per_small = self._measured_step_seconds(call.preview_size) or PREVIEW_STEP_BUDGET_S
+            per_small = self.measured_step_seconds(call.preview_size) or PREVIEW_STEP_BUDGET_S
             n_small = max(2, min(10, int(1.5 / per_small)))
             steps, scales = [min(n_small, s.steps), s.steps], [call.preview_size / s.size, 1.0]
         base = int(self.history[-1]["step"]) if self.history else 0
@@ -865,6 +869,9 @@ class Studio:
             self.image = shown
             call.last_image = work
             self.history.append({"step": base + info.step, **info.losses})
+            if call.first_preview is not None and now - self._preview_time < MIN_PREVIEW_INTERVAL_S:
+                return  # fast steps (a GPU): do not flood the browser; the first picture of a call always goes
+            self._preview_time = now
             self.preview_generation = call.generation
             self.preview.value = png_bytes(shown)
             self.preview_count += 1
@@ -890,8 +897,10 @@ class Studio:
             self.result = result
             self.image = result.image
             self.preview.value = png_bytes(result.image)
-        elif self.image is not None and max(self.image.shape[-2:]) < s.size:
-            self.image = resize(self.image, s.size)  # stopped during the preview stage: bring it to size
+        elif self.image is not None:
+            if max(self.image.shape[-2:]) < s.size:
+                self.image = resize(self.image, s.size)  # stopped during the preview stage: bring it to size
+            self.preview.value = png_bytes(self.image)  # the latest picture, even if it came within the throttle
         self.loss_plot.value = self._loss_png()
         self._refresh_estimate()  # now with this machine's measured speed
         if stopped:
