@@ -17,6 +17,14 @@ from stlib.cli import main
 stylize_module = importlib.import_module("stlib.stylize")
 
 
+@pytest.fixture(autouse=True)
+def keep_thread_count():
+    """main() may lower torch's thread count on a busy machine; give the other tests theirs back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def pair_files(tmp_path, tiny_pair):
     content, style = tiny_pair
