@@ -149,7 +149,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--modes", default="auto,off", help="preview modes to measure: auto (preview stage) and/or off")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("STUDIO_RESULTS.md"))
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice; on a busy machine fewer can be faster)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     rng = random.Random(0)
     model = stlib.load_vgg19(os.environ["STLIB_WEIGHTS"])

@@ -51,7 +51,10 @@ class Lab:
         notify.mkdir(parents=True)
         # no "Would you like to get Jupyter news?" pop-up, no update check (both would reach the internet)
         (notify / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
+        # An empty per-user data dir: a user-level "python3" kernelspec (which would shadow the venv's) is ignored,
+        # so the kernel is the venv's ipykernel ("python" in its kernel.json means the server's own Python).
         env = dict(os.environ, STLIB_WEIGHTS="random", STLIB_OFFLINE="1", STLIB_FAST="1",
+                   JUPYTER_DATA_DIR=str(root / ".data"),
                    JUPYTER_RUNTIME_DIR=str(root / ".runtime"), JUPYTER_CONFIG_DIR=str(root / ".config"),
                    JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"))
         cmd = [
