@@ -13,7 +13,7 @@ On a slow CPU the first steps after a restart run at a smaller "preview" size (`
 ``scales``), so the first picture under the new settings arrives within about a second.
 
 Works with ipywidgets 7.7 (Google Colab) and 8 (JupyterLab 4): only widgets and traits both have are used;
-comments marked "ipywidgets 7/8" say where the two differ.
+comments naming "ipywidgets 7" / "8" (or "7 and 8") mark where the versions differ or were checked.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import io
 import math
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
