@@ -215,10 +215,14 @@ def _library_estimator() -> Optional[Callable[..., Any]]:
 def _abortable(model: VGG19Features, flag: threading.Event) -> Iterator[None]:
     """While active, ``model`` raises ``_Abort`` soon after ``flag`` is set: before any layer of a forward pass,
     and between layers of a backward pass. That is what lets a slider or Stop interrupt a step that takes
-    seconds on a CPU, instead of waiting for it to finish. The hooks are removed on exit."""
+    seconds on a CPU, instead of waiting for it to finish. The hooks are removed on exit.
+
+    Only the thread that entered the context is interrupted (CPU backward passes run on that thread too), so
+    another studio or notebook cell using the same model at the same time is left alone."""
+    owner = threading.get_ident()
 
     def check(*_: Any) -> None:
-        if flag.is_set():
+        if flag.is_set() and threading.get_ident() == owner:
             raise _Abort()
 
     def after(module: torch.nn.Module, inputs: Any, output: Any) -> None:

@@ -351,3 +351,25 @@ def test_studio_convenience_returns_the_widget(model, monkeypatch):
 def test_bad_image_name_is_a_clear_error(model):
     with pytest.raises(stlib.ImageLoadError, match="Could not load 'no_such_picture'"):
         Studio("no_such_picture", "swirls", model=model)
+
+
+def test_abortable_interrupts_forward_and_backward_of_its_own_thread_only(model):
+    import threading
+
+    flag = threading.Event()
+    image = torch.rand(1, 3, 32, 32)
+    with studio_mod._abortable(model, flag):
+        x = image.clone().requires_grad_(True)
+        loss = model(x, ["relu2_1"])["relu2_1"].square().mean()  # flag clear: runs normally
+        flag.set()
+        with pytest.raises(studio_mod._Abort):
+            loss.backward()  # interrupted between layers of the backward pass
+        with pytest.raises(studio_mod._Abort):
+            model(image, ["relu1_1"])  # and before the first layer of a forward pass
+        other = {}
+        worker = threading.Thread(target=lambda: other.update(out=model(image, ["relu1_1"])))
+        worker.start()
+        worker.join()
+        assert other["out"]["relu1_1"].shape == (1, 64, 32, 32)  # another thread is not interrupted
+    assert model(image, ["relu1_1"])["relu1_1"].shape == (1, 64, 32, 32)  # hooks removed on exit
+    assert all(not m._forward_pre_hooks and not m._forward_hooks for m in model.layers.children())
