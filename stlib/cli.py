@@ -82,6 +82,8 @@ def _share_the_cpu() -> None:
 
     if "OMP_NUM_THREADS" in os.environ or not hasattr(os, "getloadavg"):
         return
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+        return  # waiting threads sleep instead of spinning: sharing the cores costs little
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     current = torch.get_num_threads()
     wanted = threads_for(os.getloadavg()[0], cpus, current)
