@@ -6,7 +6,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.stlib-installed
 # Fast mode for notebooks under test; offline seeded weights so no test touches the network.
-TEST_ENV := STLIB_FAST=1 STLIB_WEIGHTS=random STLIB_OFFLINE=1
+# OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning (much faster on a busy 2-core box).
+TEST_ENV := STLIB_FAST=1 STLIB_WEIGHTS=random STLIB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE
 
 .PHONY: venv demo lab test test-unit test-notebooks test-browser browser-deps bench images clean
 

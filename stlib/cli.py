@@ -67,38 +67,12 @@ def _human_size(n_bytes: int) -> str:
     return f"{n_bytes} bytes"  # pragma: no cover
 
 
-def threads_for(load: float, cpus: int, current: int) -> int:
-    """CPU threads to use when other programs keep ``load`` cores busy: the idle ones, at least 1, at most ``current``.
-
-    OpenMP threads spin while they wait for each other; on cores that other programs occupy they mostly wait.
-    Measured on a 2-core machine with ~4 other busy threads: 2 threads 2.5 s per step, 1 thread 0.6 s.
-    """
-    return max(1, min(current, cpus - int(round(load))))
-
-
-def _share_the_cpu() -> None:
-    """On a busy machine, use only the idle cores (unless OMP_NUM_THREADS says otherwise)."""
-    import torch
-
-    if "OMP_NUM_THREADS" in os.environ or not hasattr(os, "getloadavg"):
-        return
-    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
-        return  # waiting threads sleep instead of spinning: sharing the cores costs little
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    current = torch.get_num_threads()
-    wanted = threads_for(os.getloadavg()[0], cpus, current)
-    if wanted < current:
-        torch.set_num_threads(wanted)
-        _say(f"this machine is busy (load {os.getloadavg()[0]:.1f} on {cpus} cores): using {wanted} of "
-             f"{current} threads (set OMP_NUM_THREADS to choose)")
-
-
 def _load_model(weights: str, pooling: str, device: str):
     """Load VGG-19 and say which weights it got; the offline warning becomes one plain line."""
     import torch
 
     from .model import load_vgg19, resolve_device
-    from .weights import OfflineWeightsWarning
+    from .weights import OfflineWeightsWarning, weights_origin
 
     try:
         dev = resolve_device(device)
@@ -108,15 +82,13 @@ def _load_model(weights: str, pooling: str, device: str):
         raise ValueError("--device cuda was asked for, but this machine has no usable CUDA GPU; use --device auto")
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError("--device mps was asked for, but Apple's MPS is not available here; use --device auto")
-    if dev.type == "cpu":
-        _share_the_cpu()
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OfflineWeightsWarning)  # _RANDOM_NOTE below says it in one line
         model = load_vgg19(weights, pooling=pooling, device=dev)
     _say(f"weights: {model.weights_source} (VGG-19 features, {pooling} pooling, loaded in "
          f"{time.perf_counter() - t0:.1f} s)")
-    if model.weights_source == "random":
+    if weights_origin(model.weights_source) == "random":
         _say(_RANDOM_NOTE)
     return model, dev
 

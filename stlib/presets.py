@@ -58,5 +58,8 @@ OFFLINE = Preset(
 
 
 def preset_for(weights_source: str) -> Preset:
-    """The preset that suits a model's ``weights_source``: OFFLINE for "random", IMAGENET otherwise."""
-    return OFFLINE if weights_source == "random" else IMAGENET
+    """The preset that suits a model's ``weights_source``: OFFLINE for random weights (also an exported
+    copy of them, ``file:...``), IMAGENET otherwise."""
+    from .weights import weights_origin
+
+    return OFFLINE if weights_origin(weights_source) == "random" else IMAGENET

@@ -10,6 +10,7 @@ Three formats load:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -267,6 +268,29 @@ def random_weights(seed: int = RANDOM_SEED) -> "dict[str, torch.Tensor]":
         else:
             state[key] = torch.zeros(shape)
     return state
+
+
+# --------------------------------------------------------------------------------------------- origin
+@functools.lru_cache(maxsize=32)
+def weights_origin(source: str) -> str:
+    """What a ``weights_source`` was trained on: "imagenet", "random" or "unknown".
+
+    ``file:<path>`` sources are looked up in the file: an ``stlib weights export`` file records its
+    origin (so an exported copy of the offline weights still counts as "random"); torchvision
+    checkpoints are ImageNet's.
+    """
+    if source in ("imagenet", "random"):
+        return source
+    if not source.startswith("file:"):
+        return "unknown"
+    try:
+        raw = torch.load(source[5:], map_location="cpu", mmap=True, weights_only=True)
+    except Exception:
+        return "unknown"
+    if isinstance(raw, dict) and raw.get("format") == EXPORT_FORMAT:
+        origin = str(raw.get("origin", "unknown"))
+        return origin if origin in ("imagenet", "random") else weights_origin(origin)
+    return "imagenet"
 
 
 # --------------------------------------------------------------------------------------------- resolve

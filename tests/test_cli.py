@@ -202,13 +202,3 @@ def test_subcommand_help(capsys):
     assert "--preserve-color" in out and "--precision" in out and "CONTENT" in out
     assert main(["weights", "export", "--help"]) == 0
     assert "--dtype" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize(
-    "load, cpus, current, expected",
-    [(0.1, 2, 2, 2), (1.2, 2, 2, 1), (5.5, 2, 2, 1), (4.0, 16, 16, 12), (0.0, 16, 8, 8), (30.0, 8, 8, 1)],
-)
-def test_threads_for_uses_only_idle_cores(load, cpus, current, expected):
-    from stlib.cli import threads_for
-
-    assert threads_for(load, cpus, current) == expected

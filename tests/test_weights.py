@@ -370,3 +370,12 @@ def test_hash_prefix_is_checked_for_named_files(tmp_path, exported):
     with pytest.raises(WeightsError, match="checksum mismatch"):
         W.verify_checksum(bad)
     assert hashlib.sha256(good.read_bytes()).hexdigest() == digest
+
+
+def test_exported_random_weights_keep_the_offline_preset(exported):
+    # an exported copy of the offline weights must not be mistaken for ImageNet's (whose preset barely stylises)
+    source = stlib.load_vgg19(exported["float16"]).weights_source
+    assert source.startswith("file:")
+    assert W.weights_origin(source) == "random"
+    assert stlib.preset_for(source) is stlib.OFFLINE
+    assert stlib.preset_for("imagenet") is stlib.IMAGENET
