@@ -23,3 +23,12 @@ __all__ = [
     "load_image", "load_vgg19", "objective", "preset_for", "receptive_field", "resize", "resolve_device",
     "save_image", "style_layer_loss", "style_loss", "stylize", "to_pil", "tv_loss",
 ]
+
+
+def __getattr__(name: str):
+    """``stlib.Studio`` is imported on first use, so ``import stlib`` does not pull in ipywidgets."""
+    if name == "Studio":
+        from .studio import Studio
+
+        return Studio
+    raise AttributeError(f"module 'stlib' has no attribute {name!r}")
