@@ -31,4 +31,8 @@ def __getattr__(name: str):
         from .studio import Studio
 
         return Studio
+    if name in ("checks", "course", "plots"):  # course modules, imported on first use (plots pulls in matplotlib)
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'stlib' has no attribute {name!r}")
