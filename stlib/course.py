@@ -80,3 +80,18 @@ def environment_report(model: Optional[VGG19Features] = None) -> str:
     if model is not None:
         lines.append(f"weights     {model.weights_source} (pooling: {model.pooling})")
     return "\n".join(lines)
+
+
+def load_model(pooling: str = "max", weights: str = "auto", note: bool = True) -> VGG19Features:
+    """``stlib.load_vgg19`` for a notebook: prints which weights were loaded (``note``) instead of a warning."""
+    import warnings
+
+    from .model import load_vgg19
+    from .weights import OfflineWeightsWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OfflineWeightsWarning)  # describe_weights says it below, more usefully
+        model = load_vgg19(weights, pooling=pooling)
+    if note:
+        print(describe_weights(model))
+    return model

@@ -1,0 +1,117 @@
+"""Source of notebooks/00_start_here.ipynb (built by notebooks/make_notebooks.py)."""
+
+CELLS = [
+    ("md", r"""
+# 00 · Start here: what neural style transfer does
+
+Take a photo and a painting. *Neural style transfer* paints a new picture that shows **what is in the
+photo** drawn **the way the painting is drawn**. Gatys, Ecker and Bethge (CVPR 2016) found that one network
+trained only to recognise objects - VGG-19 - already separates the two:
+
+* **content** - *what is where* - lives in the activations of its deeper layers;
+* **style** - colours, strokes, textures, regardless of where they are - lives in the *correlations*
+  between its channels (Gram matrices).
+
+The new picture is found by gradient descent on its pixels: change them until the network sees the photo's
+content and the painting's style in them at the same time. This course rebuilds that idea one piece at a
+time; this first notebook shows the whole thing once, checks your set-up and gives the road map.
+"""),
+    ("md", r"""
+## The network
+
+`stlib.load_vgg19()` loads the 16 convolutions of VGG-19 (never the 500 MB classifier). With internet it
+uses the ImageNet weights Gatys et al. used; without, it falls back to *seeded random* weights and says so.
+`stlib.course.load_model` does the same and prints, once, which weights you got.
+"""),
+    ("code", r"""
+from stlib import course, plots
+
+vgg = course.load_model()
+SIZE = course.image_size()          # long edge in pixels: 128 on a CPU, 384 on a GPU, 64 in fast mode
+STEPS = course.pick(60, fast=5)     # optimisation steps (fast mode: just enough to see it work)
+"""),
+    ("md", r"""
+## A photo and a painting
+
+stlib ships a few free images so everything works offline. Any path, URL, PIL image or tensor works too.
+"""),
+    ("code", r"""
+plots.show_images({"content: astronaut": "astronaut", "style: swirls": "swirls"}, size=3.5)
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+print("content images:", ", ".join(sorted(stlib.bundled_images("content"))))
+print("style images:  ", ", ".join(sorted(stlib.bundled_images("style"))))
+"""),
+    ("md", r"""
+## One style transfer
+
+`stlib.stylize` is the whole method in one call. It starts from the photo and runs L-BFGS on the pixels; the
+progress bar shows the loss falling. On a laptop CPU this takes a few seconds at 128 px
+(`precision="auto"` uses bfloat16 where the processor supports it).
+"""),
+    ("code", r"""
+result = stlib.stylize("astronaut", "swirls", size=SIZE, steps=STEPS, model=vgg, precision="auto")
+plots.show_images({"content": "astronaut", "style": "swirls",
+                   f"result: {result.steps} steps, {result.elapsed:.0f} s": result}, size=3.5)
+"""),
+    ("md", r"""
+Everything that happened is in `result`: `result.image` (a 1×3×H×W tensor), `result.history` (every loss
+at every step), `result.settings` (the weights and layers that were used), `result.save("out.png")`.
+"""),
+    ("code", r"""
+print({key: result.settings[key] for key in ("content_weight", "style_weight", "style_layers", "preset")})
+"""),
+    ("md", r"""
+## Check your environment
+
+Each notebook needs Python ≥ 3.9, PyTorch ≥ 2.1 and stlib. A GPU is optional: on a CPU the notebooks use
+small images and still finish within a few minutes each.
+"""),
+    ("code", r"""
+print(course.environment_report(vgg))
+"""),
+    ("md", r"""
+### ImageNet weights or the offline approximation?
+
+If the line above says **random**, no ImageNet weights were found and there is no internet to fetch them.
+Every notebook still runs top to bottom and every idea still holds, but the pictures are an **offline
+approximation**: random filters transfer colours and textures, not the brush strokes or recognisable
+shapes of the paper. Each notebook says this once, at the top. To get the real weights onto a machine
+without internet:
+
+1. on any machine **with** internet and this course installed (`pip install -e .` in a clone), run
+   `stlib weights export -o vgg19-features.pth`: it downloads the weights once and writes a 40 MB file of
+   just the convolutions;
+2. copy `vgg19-features.pth` to the offline machine;
+3. there, set `STLIB_WEIGHTS=/path/to/vgg19-features.pth` before starting Jupyter
+   (or pass `weights="/path/to/vgg19-features.pth"` to `stlib.load_vgg19`).
+
+On a machine with internet nothing is needed: the first `load_vgg19()` downloads the ImageNet weights
+once (548 MB) into the PyTorch cache.
+"""),
+    ("md", r"""
+## Open the course anywhere
+
+* **Google Colab** - press the *Open in Colab* badge at the top of any notebook. The first code cell notices
+  Colab, clones the course and installs stlib (about a minute). For speed choose *Runtime → Change runtime
+  type → GPU*; images then grow to 384 px automatically.
+* **Binder** - the *Binder* badge starts JupyterLab with everything installed (CPU only; the first start
+  can take a few minutes).
+* **Your own machine** - see the README: `make lab` creates the environment and opens JupyterLab.
+"""),
+    ("md", r"""
+## Road map
+
+| notebook | what you build | exercises |
+|---|---|---|
+| [01 · Content representation](01_content_representation.ipynb) | convolutions, the VGG-19 layer table, feature maps, reconstructing a photo from one layer | content loss, receptive field |
+| [02 · Gram matrices](02_gram_matrices.ipynb) | the Gram matrix by hand, why it ignores layout, reconstructing style from growing layer sets | Gram matrix, style loss |
+| [03 · Losses and weights](03_losses.ipynb) | content, style and TV losses, the α/β ratio, how the published conventions convert | TV loss, layer weights |
+| [04 · Optimisation](04_optimisation.ipynb) | gradient descent on pixels by hand, Adam vs L-BFGS, initialisation, seeds | one gradient step, seeded noise |
+| [05 · The live studio](05_studio.ipynb) | sliders that steer a running optimisation | |
+| [06 · Beyond the paper](06_beyond.ipynb) | keeping the photo's colours, blending styles, coarse-to-fine, average pooling | |
+
+Each exercise has an instant check (`stlib.checks`) and a hidden solution. Start with 01.
+"""),
+]

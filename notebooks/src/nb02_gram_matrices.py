@@ -1,0 +1,191 @@
+"""Source of notebooks/02_gram_matrices.ipynb (built by notebooks/make_notebooks.py)."""
+
+CELLS = [
+    ("md", r"""
+# 02 · Gram matrices: a representation of style
+
+A painting's style - its palette, its strokes, its textures - is the same in every corner of the canvas,
+while its content is different in every corner. Gatys et al. capture style with a statistic that forgets
+*where* things are and keeps *which features occur together*: the **Gram matrix** of a layer's feature
+maps. This notebook builds it by hand, shows that it really ignores layout, and then reconstructs a
+painting's style from Gram matrices alone.
+
+You will write the Gram matrix and the style loss of one layer.
+"""),
+    ("code", r"""
+import torch
+import torch.nn.functional as F
+
+from stlib import course, plots
+
+vgg = course.load_model()
+SIZE = course.image_size()
+painting = stlib.load_image("swirls", SIZE)
+photo = stlib.load_image("chelsea", SIZE)
+"""),
+    ("md", r"""
+## The Gram matrix by hand
+
+Take a layer's output for one image: C feature maps of H×W positions. Flatten each map into a row, giving
+a matrix F of shape C × (H·W). The Gram matrix is $G = F F^\top$, of shape C × C:
+
+$$G_{ij} = \sum_{p=1}^{H\cdot W} F_{ip}\,F_{jp}$$
+
+Entry (i, j) adds up, over all positions, how strongly channels *i* and *j* fire **at the same place**.
+The sum runs over positions, so their order does not matter. Here is a toy feature map with C = 2
+channels on a 2×3 grid:
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+toy = torch.tensor([[[[1.0, 0.0, 2.0],
+                      [0.0, 1.0, 0.0]],          # channel 0
+                     [[0.0, 3.0, 1.0],
+                      [1.0, 0.0, 0.0]]]])        # channel 1          -> shape (B=1, C=2, H=2, W=3)
+flat = toy.reshape(1, 2, 6)                      # (B, C, H*W): one row per channel
+gram = flat @ flat.transpose(1, 2)               # (B, C, C)
+print("F =\n", flat[0])
+print("G = F F^T =\n", gram[0])
+print("G[0, 1] by hand: 1*0 + 0*3 + 2*1 + 0*1 + 1*0 + 0*0 =", 1 * 0 + 0 * 3 + 2 * 1 + 0 * 1 + 1 * 0 + 0 * 0)
+print("stlib.gram_matrix(toy, normalize=False) =\n", stlib.gram_matrix(toy, normalize=False)[0])
+print("stlib.gram_matrix(toy) divides by C*H*W = 12:\n", stlib.gram_matrix(toy)[0])
+"""),
+    ("md", r"""
+The diagonal holds each channel's total energy (channel 1 fires more: 11 vs 6); the off-diagonal entry
+says the two channels overlap a little (2). Raw sums grow with the image, so stlib divides by
+C·H·W by default - the convention of PyTorch's style-transfer tutorial, whose weights stlib reuses.
+(Notebook 03 compares the conventions.)
+
+### Exercise 1 · Write `gram_matrix`
+
+Input: features of shape (B, C, H, W). Output: (B, C, C), one Gram matrix **per image**, divided by
+C·H·W. Watch out for the classic bugs: reshaping to (B·C, H·W) correlates channels of *different* images;
+reshaping (B, C, H, W) straight into (B, H·W, C) scrambles channels and positions. The check tells you
+which one you hit.
+"""),
+    ("code", r'''
+def gram_matrix(features):
+    """(B, C, H, W) -> (B, C, C): channel-by-channel sums of products over positions, divided by C*H*W."""
+    raise NotImplementedError  # your code here
+'''),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+stlib.checks.check_gram(gram_matrix)
+"""),
+    ("solution", "gram"),
+    ("md", r"""
+## What Gram matrices look like
+
+From here on we use `stlib.gram_matrix`. Below, the first 64×64 corner of the Gram matrices of the painting
+and of the photo at `relu1_1` and `relu3_1`. Bright diagonal cells are channels that fire a lot; bright
+off-diagonal cells are pairs of channels that fire *together* - a blue area that is also striped, say.
+The two images give clearly different patterns: that difference is what the style loss measures.
+"""),
+    ("code", r"""
+with torch.no_grad():
+    feats_painting = stlib.extract_features(vgg, painting, stlib.STYLE_LAYERS)
+    feats_photo = stlib.extract_features(vgg, photo, stlib.STYLE_LAYERS)
+plots.show_gram({"painting, relu1_1": stlib.gram_matrix(feats_painting["relu1_1"]),
+                 "photo, relu1_1": stlib.gram_matrix(feats_photo["relu1_1"]),
+                 "painting, relu3_1": stlib.gram_matrix(feats_painting["relu3_1"]),
+                 "photo, relu3_1": stlib.gram_matrix(feats_photo["relu3_1"])}, size=2.8)
+"""),
+    ("md", r"""
+## Style is not layout
+
+**Exactly:** shuffle the *positions* of a feature map - any permutation of the H·W columns of F - and the
+Gram matrix does not change at all, because it is a sum over positions.
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+f = feats_painting["relu2_1"]                                    # (1, C, H, W)
+b, c, h, w = f.shape
+perm = torch.randperm(h * w, generator=torch.Generator().manual_seed(0))
+f_shuffled = f.reshape(b, c, h * w)[:, :, perm].reshape(b, c, h, w)
+print("feature maps identical:  ", torch.equal(f, f_shuffled))
+print("Gram matrices identical: ", torch.allclose(stlib.gram_matrix(f), stlib.gram_matrix(f_shuffled), rtol=1e-4))
+"""),
+    ("md", r"""
+**Visually:** cut the painting into tiles and shuffle them. The picture is rearranged, yet its Gram
+matrices barely move - only the features that straddle a tile border change. A different picture (the
+photo) has Gram matrices that are far away. The table gives the relative distance
+$\lVert G - G_\text{painting}\rVert / \lVert G_\text{painting}\rVert$ per layer.
+"""),
+    ("code", r'''
+def shuffle_tiles(image, grid=4, seed=0):
+    """Cut an image (1, 3, H, W) into grid x grid tiles and put them back in a random order."""
+    _, c, h, w = image.shape
+    th, tw = h // grid, w // grid
+    image = image[..., : th * grid, : tw * grid]
+    tiles = image.reshape(1, c, grid, th, grid, tw).permute(0, 2, 4, 1, 3, 5).reshape(grid * grid, c, th, tw)
+    order = torch.randperm(grid * grid, generator=torch.Generator().manual_seed(seed))
+    return tiles[order].reshape(grid, grid, c, th, tw).permute(2, 0, 3, 1, 4).reshape(1, c, grid * th, grid * tw)
+
+
+shuffled = shuffle_tiles(painting)
+candidates = {"shuffled painting": shuffled, "photo": stlib.resize(photo, tuple(shuffled.shape[-2:]))}
+reference = stlib.resize(painting, tuple(shuffled.shape[-2:]))
+with torch.no_grad():
+    ref_grams = {k: stlib.gram_matrix(v) for k, v in stlib.extract_features(vgg, reference, stlib.STYLE_LAYERS).items()}
+    print(f"{'relative Gram distance to the painting':<40}" + "".join(f"{n:>9}" for n in stlib.STYLE_LAYERS))
+    for label, image in candidates.items():
+        grams = {k: stlib.gram_matrix(v) for k, v in stlib.extract_features(vgg, image, stlib.STYLE_LAYERS).items()}
+        dists = [float((grams[n] - ref_grams[n]).norm() / ref_grams[n].norm()) for n in stlib.STYLE_LAYERS]
+        print(f"{label:<40}" + "".join(f"{d:>9.3f}" for d in dists))
+plots.show_images({"painting": reference, "tiles shuffled": shuffled, "photo": candidates["photo"]}, size=2.8)
+'''),
+    ("md", r"""
+The shuffled painting stays close at every layer; the distances grow a little with depth, because deeper
+units see more of the image (notebook 01) and so more of them straddle a border. For style transfer this
+is the whole point: matching Gram matrices copies *what the painting is made of*, and leaves the
+arrangement free for the photo's content.
+
+### Exercise 2 · The style loss of one layer
+
+The style loss of layer *l* compares the Gram matrix of the image being painted with the painting's:
+the mean squared difference of the two C×C matrices,
+
+$$E_l = \frac{1}{C^2}\sum_{i,j}\big(G_{ij} - A_{ij}\big)^2 .$$
+
+Write `style_layer_loss(features, target_gram)`: features (B, C, H, W) of the image being painted,
+`target_gram` (1, C, C) of the painting. Use `stlib.gram_matrix`.
+"""),
+    ("code", r'''
+def style_layer_loss(features, target_gram):
+    """Mean squared difference between the Gram matrix of features (B, C, H, W) and target_gram (1, C, C)."""
+    raise NotImplementedError  # your code here
+'''),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+stlib.checks.check_style_layer_loss(style_layer_loss)
+"""),
+    ("solution", "style_layer_loss"),
+    ("md", r"""
+## Style from noise, one layer set at a time
+
+The paper's Fig. 1 (top row) paints from white noise with the style loss alone (`content_weight=0`),
+matching Gram matrices on a growing set of layers: `relu1_1`, then `relu1_1 + relu2_1`, … up to all five.
+Per-layer weights come from stlib's preset for the loaded weights (`stlib.preset_for`, see notebook 03);
+as in the paper's figures the network uses average pooling.
+"""),
+    ("code", r"""
+vgg_avg = course.load_model(pooling="avg", note=False)
+preset = stlib.preset_for(vgg.weights_source)
+STYLE_STEPS = course.pick(150, fast=5)
+textures = {}
+for k in range(1, 6):
+    layers = stlib.STYLE_LAYERS[:k]
+    textures[" + ".join(n.replace("relu", "") for n in layers)] = stlib.stylize(
+        photo, painting, content_weight=0, style_layers={n: preset.style_layers[n] for n in layers},
+        tv_weight=0, init="noise", size=SIZE, steps=STYLE_STEPS, model=vgg_avg, precision="auto")
+plots.show_images({"painting": painting, **{f"relu {k}": v for k, v in textures.items()}}, ncols=6, size=2.3)
+"""),
+    ("md", r"""
+**How to read the row.** `relu1_1` alone reproduces the palette and pixel-scale grain. Each deeper layer
+adds structure at the scale of its receptive field: with `relu3_1` and beyond, strokes and blobs of the
+painting's size appear. None of the images copies the painting's layout - there is no content term -
+they are new pieces of the same texture. (With the offline random weights the larger structures are
+weaker than with ImageNet weights, but the growth of the pattern scale with depth is the same.)
+
+**Next:** putting content and style together, and choosing the weights between them.
+"""),
+]

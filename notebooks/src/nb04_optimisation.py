@@ -1,0 +1,216 @@
+"""Source of notebooks/04_optimisation.ipynb (built by notebooks/make_notebooks.py)."""
+
+CELLS = [
+    ("md", r"""
+# 04 · Optimisation: gradient descent on the pixels
+
+There is no network to train in style transfer: VGG-19 stays frozen. What is optimised is the **image**.
+Every pixel is a parameter; backpropagation gives the gradient of the loss with respect to each of them;
+an optimiser moves the pixels downhill. This notebook does that by hand first, then compares the two
+optimisers people use (Adam and L-BFGS), the two usual starting points, and shows how to make a run
+exactly reproducible.
+
+You will write one gradient-descent step and a reproducible noise generator.
+"""),
+    ("code", r"""
+import torch
+
+from stlib import course, plots
+
+vgg = course.load_model()
+SIZE = course.image_size()
+STEPS = course.pick(100, fast=4)
+photo = stlib.load_image("chelsea", SIZE)
+painting = stlib.load_image("swirls", SIZE)
+preset = stlib.preset_for(vgg.weights_source)
+targets = stlib.compute_targets(vgg, photo, [painting], preset.content_layers, preset.style_layers, blend=[1.0])
+
+
+def loss_fn(image):
+    # The full objective of notebook 03 for an image (1, 3, H, W), as one scalar tensor.
+    terms = stlib.objective(vgg, image, targets, preset.content_layers, preset.style_layers,
+                            preset.content_weight, preset.style_weight, preset.tv_weight)
+    return terms["total"]
+"""),
+    ("md", r"""
+## The gradient of the loss with respect to the image
+
+Mark the image as something to differentiate (`requires_grad_(True)`), compute the loss, call
+`backward()`: `x.grad` now has the image's shape, one number per pixel and colour, saying how the loss
+changes when that value grows. Shown as a picture (its size per pixel), it tells where the optimiser is
+going to repaint first.
+"""),
+    ("code", r"""
+x = photo.clone().requires_grad_(True)
+loss = loss_fn(x)
+loss.backward()
+print(f"loss {float(loss):.4g}; gradient shape {tuple(x.grad.shape)}")
+magnitude = x.grad.abs().sum(dim=1, keepdim=True)
+plots.show_images({"photo": photo, "|d loss / d pixel|": magnitude / magnitude.max()}, size=3)
+"""),
+    ("md", r"""
+### Exercise 1 · One gradient-descent step
+
+Write `gradient_step(image, loss_fn, lr)` that returns the image after one step of plain gradient descent,
+$x \leftarrow x - \text{lr}\cdot\nabla_x \mathcal{L}$. Work on a fresh copy that records gradients
+(`image.detach().clone().requires_grad_(True)`), leave `image` itself unchanged, and return a tensor
+without gradient history (`.detach()`).
+"""),
+    ("code", r'''
+def gradient_step(image, loss_fn, lr):
+    """One step of gradient descent on the pixels: image - lr * d loss / d image."""
+    raise NotImplementedError  # your code here
+'''),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+stlib.checks.check_gradient_step(gradient_step)
+"""),
+    ("solution", "gradient_step"),
+    ("md", r"""
+## Adam, written out
+
+Plain gradient descent needs a learning rate that suits every pixel at once. **Adam** adapts it per pixel:
+it keeps running averages of the gradient ($m$) and of its square ($v$) and steps by $m / \sqrt{v}$ - a
+move of about `lr` for every pixel whose gradient points consistently one way. Here are a few steps by
+hand, checked against `torch.optim.Adam`. Pixels are clamped to [0, 1] after every step, as `stylize`
+does. (The losses agree; the pixels agree only to rounding, because torch orders the arithmetic
+differently and a difference of 1e-8 in a pixel can tip a max-pooling or ReLU decision one way or the
+other.)
+"""),
+    ("code", r"""
+def adam_by_hand(image, steps, lr=0.02, beta1=0.9, beta2=0.999, eps=1e-8):
+    x = image.detach().clone().requires_grad_(True)
+    m, v, losses = torch.zeros_like(x), torch.zeros_like(x), []
+    for t in range(1, steps + 1):
+        loss = loss_fn(x)
+        (grad,) = torch.autograd.grad(loss, x)
+        m = beta1 * m + (1 - beta1) * grad                 # running mean of the gradient
+        v = beta2 * v + (1 - beta2) * grad**2              # running mean of its square
+        m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)   # undo the bias of starting at zero
+        with torch.no_grad():
+            x -= lr * m_hat / (v_hat.sqrt() + eps)
+            x.clamp_(0, 1)
+        losses.append(float(loss))
+    return x.detach(), losses
+
+
+def adam_by_torch(image, steps, lr=0.02):
+    x = image.detach().clone().requires_grad_(True)
+    optimiser, losses = torch.optim.Adam([x], lr=lr), []
+    for _ in range(steps):
+        optimiser.zero_grad()
+        loss = loss_fn(x)
+        loss.backward()
+        optimiser.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+        losses.append(float(loss))
+    return x.detach(), losses
+
+
+mine, my_losses = adam_by_hand(photo, steps=5)
+theirs, their_losses = adam_by_torch(photo, steps=5)
+print("losses by hand: ", " ".join(f"{v:.4g}" for v in my_losses))
+print("torch.optim.Adam:", " ".join(f"{v:.4g}" for v in their_losses))
+assert torch.allclose(torch.tensor(my_losses), torch.tensor(their_losses), rtol=1e-3), "should match torch's Adam"
+"""),
+    ("md", r"""
+## Adam vs L-BFGS
+
+`stlib.stylize` runs either optimiser. **L-BFGS** (the paper's choice) builds a picture of the loss's
+curvature from the last gradients and takes much better-aimed steps; each step costs about one Adam step
+here (one forward and backward pass). Compare the loss against steps and against wall-clock time. (A
+first tiny call pays one-off start-up costs, so they do not distort the timing.) The progress bars show
+each run as it goes; `progress=False` hides them.
+"""),
+    ("code", r"""
+stlib.stylize(photo, painting, size=SIZE, steps=2, model=vgg, precision="auto", progress=False)  # warm-up
+runs = {"L-BFGS": stlib.stylize(photo, painting, optimizer="lbfgs", size=SIZE, steps=STEPS, model=vgg,
+                                precision="auto"),
+        "Adam (lr 0.02)": stlib.stylize(photo, painting, optimizer="adam", size=SIZE, steps=STEPS, model=vgg,
+                                        precision="auto")}
+plots.show_images(runs, size=3)
+"""),
+    ("code", r"""
+plots.plot_losses(runs, x="step")
+"""),
+    ("code", r"""
+plots.plot_losses(runs, x="time")
+"""),
+    ("md", r"""
+L-BFGS reaches in a few dozen steps a loss that Adam needs many more for, which is why Gatys et al. and
+most implementations use it. Adam's strengths are elsewhere: it is robust to noisy or changing
+objectives (the studio in notebook 05 can use it) and its memory does not depend on a history.
+
+## Where to start: the photo or white noise
+
+The paper starts from white noise; most implementations start from the photo, which already has the
+right content, so the optimiser only has to add style. Both end in (different) local minima:
+"""),
+    ("code", r"""
+from_noise = stlib.stylize(photo, painting, init="noise", size=SIZE, steps=STEPS, model=vgg, precision="auto")
+plots.show_images({"init='content' (default)": runs["L-BFGS"], "init='noise'": from_noise}, size=3)
+"""),
+    ("code", r"""
+plots.plot_losses({"from the photo": runs["L-BFGS"], "from noise": from_noise})
+"""),
+    ("md", r"""
+Starting from the photo gives a lower loss in the same number of steps and keeps the content sharp;
+starting from noise gives a different picture for every seed - a feature if you want variations.
+
+## Watching a run
+
+`stylize` calls `callback(info)` every `every` steps with the current image; here it collects snapshots
+to show how the picture develops.
+"""),
+    ("code", r"""
+snapshots = {}
+
+
+def keep_snapshot(info):
+    snapshots[f"step {info.step}"] = info.image
+
+
+stlib.stylize(photo, painting, init="noise", size=SIZE, steps=STEPS, model=vgg, precision="auto",
+              callback=keep_snapshot, every=max(1, STEPS // 4))
+plots.show_images(snapshots, size=2.4)
+"""),
+    ("md", r"""
+## Reproducibility
+
+Everything random in `stylize` - the noise it starts from - comes from its `seed`. The same seed gives the
+**identical** tensor, bit for bit, on the same machine and settings; another seed gives another picture.
+(On a GPU some cuDNN kernels are not deterministic; `torch.use_deterministic_algorithms(True)` forbids
+them.)
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+SEED_STEPS = course.pick(10, fast=2)
+a = stlib.stylize(photo, painting, init="noise", seed=1, size=SIZE, steps=SEED_STEPS, model=vgg, progress=False)
+b = stlib.stylize(photo, painting, init="noise", seed=1, size=SIZE, steps=SEED_STEPS, model=vgg, progress=False)
+c = stlib.stylize(photo, painting, init="noise", seed=2, size=SIZE, steps=SEED_STEPS, model=vgg, progress=False)
+print("seed 1 twice -> identical:", torch.equal(a.image, b.image))
+print("seed 1 vs 2  -> identical:", torch.equal(a.image, c.image))
+"""),
+    ("md", r"""
+### Exercise 2 · Reproducible noise
+
+Write `seeded_noise(shape, seed)` that returns uniform noise in [0, 1) of the given shape, **the same for
+the same seed**, without touching PyTorch's global random generator (calling `torch.manual_seed` would
+silently change every random number drawn later in the notebook). Hint: `torch.Generator`.
+"""),
+    ("code", r'''
+def seeded_noise(shape, seed):
+    """Uniform [0, 1) noise of `shape`, identical for equal seeds; the global generator is left alone."""
+    raise NotImplementedError  # your code here
+'''),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+stlib.checks.check_seeded_noise(seeded_noise)
+"""),
+    ("solution", "seeded_noise"),
+    ("md", r"""
+**Next:** notebook 05 turns the weights into sliders that steer a running optimisation; notebook 06 goes
+beyond the paper.
+"""),
+]
