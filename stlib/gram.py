@@ -33,6 +33,7 @@ def gram_matrix(features: torch.Tensor, normalize: Union[bool, str, None] = True
         raise ValueError(f"normalize must be one of {list(GRAM_NORMALIZATIONS)}, not {normalize!r}")
     b, c, h, w = features.shape
     flat = features.reshape(b, c, h * w).float()
-    gram = torch.bmm(flat, flat.transpose(1, 2))
+    with torch.autocast(device_type=features.device.type, enabled=False):  # under autocast bmm would be bf16
+        gram = torch.bmm(flat, flat.transpose(1, 2))
     divisor = {"C*H*W": c * h * w, "H*W": h * w, "1": 1}[GRAM_NORMALIZATIONS[normalize]]
     return gram / divisor if divisor != 1 else gram

@@ -26,10 +26,15 @@ from .images import load_image, resize, save_image, to_pil
 from .layers import layer_index
 from .losses import content_loss, tv_loss
 from .model import VGG19Features, extract_features, load_vgg19, resolve_device
-from .precision import autocast, resolve_precision
+from .precision import autocast, fp32_gram, memory_format, resolve_precision
 from .presets import preset_for
 
 LayerSpec = Union[Mapping[str, float], Sequence[str], None]
+
+#: L-BFGS curvature pairs kept. 10 beat 20 and 50 on the objective reached in 300 steps at 128 and 256 px
+#: (the per-step clamp to [0, 1] makes old pairs stale) and costs 24 bytes per pixel per pair: 10 pairs
+#: are 0.25 GB at 2048 px where 50 would be 1.3 GB. See benchmarks/README.md.
+LBFGS_HISTORY = 10
 
 
 @dataclass
@@ -161,7 +166,7 @@ def objective(
         per_layer[f"content:{name}"] = content_loss(feats[name], targets["content"][name])
         c_term = c_term + w * per_layer[f"content:{name}"]
     for name, w in style_layers.items():
-        gram = gram_matrix(feats[name], normalize=gram_norm)
+        gram = fp32_gram(feats[name], normalize=gram_norm)  # = gram_matrix, without a kept fp32 copy
         per_layer[f"style:{name}"] = F.mse_loss(gram, targets["style"][name].expand_as(gram))
         s_term = s_term + w * per_layer[f"style:{name}"]
     tv = tv_loss(image) if tv_weight > 0 else zero
@@ -250,8 +255,9 @@ def stylize(
     a number of octaves (``scales=3`` runs size/4, size/2, size) or increasing fractions of ``size``;
     ``steps`` is then per scale (an int, or one count per scale).
     ``precision``: "fp32", "bf16", "fp16" (GPU, with loss scaling) or "auto" (``stlib.precision``); only
-    the network runs reduced, losses stay fp32, and "auto" finishes with ``fp32_finish`` fp32 steps
-    (default 10 % of the last scale's steps).
+    the network runs reduced, losses stay fp32. ``fp32_finish``: with "auto", run the last N steps in fp32
+    (default 0: at 256 px a bf16 step lowered the fp32-evaluated objective as much as an fp32 step, at
+    a third of the time, so finishing in fp32 only costs time; see benchmarks/README.md).
     ``preserve_color``: None, "luminance" (style only brightness, keep the photo's colours) or
     "histogram" (recolour the painting to the photo's colour statistics first).
     ``callback(StepInfo)`` runs every ``every`` steps and at the end; returning False stops the run.
@@ -310,13 +316,12 @@ def stylize(
     if len(step_counts) != len(sizes) or any(s < 0 for s in step_counts):
         raise ValueError(f"steps must be a count >= 0 or one count per scale ({len(sizes)}), got {steps}")
     if precision_run != "fp32" and precision == "auto":
-        polish = max(1, step_counts[-1] // 10) if fp32_finish is None else int(fp32_finish)
+        polish = min(int(fp32_finish or 0), step_counts[-1])  # default 0: fp32 steps were no better, only slower
     else:
         polish = 0
     total_steps = sum(step_counts)
 
-    if precision_run == "bf16" and dev.type == "cpu":
-        model.to(memory_format=torch.channels_last)
+    model.to(memory_format=memory_format(precision_run, dev))  # channels-last where it is faster
     history: List[Dict[str, Any]] = []
     stopped: Optional[str] = None
     bar = tqdm(total=total_steps, disable=not progress, desc="stylize", unit="step", leave=True)
@@ -336,7 +341,7 @@ def stylize(
             best_img, best_loss = x.detach().clone(), math.inf
             targets_by_precision: Dict[str, Any] = {}
             opt = (
-                torch.optim.LBFGS([x], lr=lr or 1.0, max_iter=1, history_size=50,
+                torch.optim.LBFGS([x], lr=lr or 1.0, max_iter=1, history_size=LBFGS_HISTORY,
                                   tolerance_grad=0.0, tolerance_change=0.0)
                 if optimizer == "lbfgs"
                 else torch.optim.Adam([x], lr=lr or 0.02)
@@ -359,7 +364,7 @@ def stylize(
                         targets_by_precision[prec] = compute_targets(
                             model, c_img, s_imgs, c_layers, s_layers, blend, gram_norm)
                 targets = targets_by_precision[prec]
-                x_in_fmt = torch.channels_last if (prec == "bf16" and dev.type == "cpu") else torch.contiguous_format
+                x_in_fmt = memory_format(prec, dev)
 
                 def closure() -> torch.Tensor:
                     nonlocal best_img, best_loss, loss_scale

@@ -1,0 +1,225 @@
+"""stlib.precision: choosing fp32/bf16/fp16, autocast, memory layout, and float32 Gram matrices under autocast."""
+
+import contextlib
+import importlib
+
+import pytest
+import torch
+
+import stlib
+from stlib import precision as P
+from stlib.gram import gram_matrix
+from stlib.layers import CONTENT_LAYERS, STYLE_LAYERS
+from stlib.stylize import compute_targets, objective
+
+CPU = torch.device("cpu")
+CUDA = torch.device("cuda")
+stylize_module = importlib.import_module("stlib.stylize")
+
+
+@pytest.fixture
+def cpu_flags(monkeypatch):
+    """Pretend this CPU has the given /proc/cpuinfo flags."""
+
+    def set_flags(*flags):
+        monkeypatch.setattr(P, "_cpuinfo_flags", lambda path="/proc/cpuinfo": tuple(flags))
+
+    return set_flags
+
+
+# ------------------------------------------------------------------------------------------ choosing
+def test_explicit_precisions_pass_through():
+    for name in ("fp32", "bf16"):
+        assert P.resolve_precision(name, CPU) == name
+    assert P.resolve_precision("fp16", CUDA) == "fp16"
+
+
+def test_unknown_precision_names_the_choices():
+    with pytest.raises(ValueError, match="fp32.*bf16.*fp16"):
+        P.resolve_precision("fp64", CPU)
+
+
+def test_fp16_on_cpu_is_a_clear_error():
+    with pytest.raises(ValueError, match="only for GPUs.*'bf16' or 'fp32'"):
+        P.resolve_precision("fp16", CPU)
+
+
+def test_stylize_fp16_on_cpu_fails_before_any_work(vgg, tiny_pair):
+    with pytest.raises(ValueError, match="only for GPUs"):
+        stlib.stylize(*tiny_pair, precision="fp16", model=vgg, size=64, steps=1, progress=False)
+
+
+def test_auto_on_cpu_follows_the_bf16_instructions(cpu_flags):
+    cpu_flags("fpu", "avx2", "avx512f", "amx_bf16", "amx_tile")
+    assert P.resolve_precision("auto", CPU) == "bf16"
+    cpu_flags("fpu", "avx2", "avx512_bf16")
+    assert P.resolve_precision("auto", "cpu") == "bf16"
+    cpu_flags("fpu", "sse4_2", "avx2", "avx512f")  # AVX-512 without BF16: bf16 would be emulated, slowly
+    assert P.resolve_precision("auto", CPU) == "fp32"
+    cpu_flags()  # no /proc/cpuinfo (macOS, Windows)
+    assert P.resolve_precision("auto", CPU) == "fp32"
+
+
+def test_cpuinfo_flags_are_parsed_from_the_flags_line(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: amx_bf16 in a name does not count\n"
+                    "flags\t\t: fpu avx2 avx512_bf16 amx_tile\n\nprocessor\t: 1\n")
+    flags = P._cpuinfo_flags.__wrapped__(str(info))
+    assert flags == ("fpu", "avx2", "avx512_bf16", "amx_tile")
+    assert P.cpu_has_fast_bf16(flags) and not P.cpu_has_fast_bf16(("fpu", "avx2"))
+    assert P._cpuinfo_flags.__wrapped__(str(tmp_path / "missing")) == ()
+
+
+@pytest.mark.parametrize("capability, expected", [((9, 0), "bf16"), ((8, 0), "bf16"), ((8, 6), "bf16"),
+                                                  ((7, 5), "fp16"), ((7, 0), "fp16"), ((6, 1), "fp32")])
+def test_auto_on_cuda_follows_the_compute_capability(monkeypatch, capability, expected):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert P.resolve_precision("auto", CUDA) == expected
+    assert P.cuda_precision(capability) == expected
+
+
+def test_auto_on_mps_is_fp32():
+    assert P.resolve_precision("auto", torch.device("mps")) == "fp32"
+
+
+def test_autocast_contexts():
+    with P.autocast("fp32", CPU):
+        assert not torch.is_autocast_enabled("cpu")
+    with P.autocast("bf16", CPU):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    assert not torch.is_autocast_enabled("cpu")
+    with pytest.raises(ValueError, match="autocast precision"):
+        P.autocast("auto", CPU)
+
+
+def test_memory_format_is_channels_last_only_for_reduced_precision():
+    assert P.memory_format("bf16", CPU) == torch.channels_last
+    assert P.memory_format("fp16", CUDA) == torch.channels_last
+    assert P.memory_format("fp32", CPU) == torch.contiguous_format
+    assert P.memory_format("bf16", torch.device("mps")) == torch.contiguous_format
+
+
+# ------------------------------------------------------------------------------------ float32 Grams
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("normalize", [True, "hw", False])
+def test_fp32_gram_matches_gram_matrix_and_its_gradient(dtype, channels_last, normalize):
+    gen = torch.Generator().manual_seed(1)
+    feats = torch.randn(2, 6, 5, 7, generator=gen).to(dtype)
+    if channels_last:
+        feats = feats.contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(2, 6, 6, generator=gen)
+    a, b = feats.clone().requires_grad_(True), feats.clone().requires_grad_(True)
+    got, want = P.fp32_gram(a, normalize), gram_matrix(b, normalize)
+    assert got.dtype == torch.float32 and got.shape == (2, 6, 6)
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    (got * weight).sum().backward()
+    (want * weight).sum().backward()
+    assert a.grad.dtype == dtype and a.grad.shape == feats.shape
+    tol = 1e-5 if dtype == torch.float32 else 2e-2
+    torch.testing.assert_close(a.grad.float(), b.grad.float(), rtol=tol, atol=tol)
+
+
+def test_fp32_gram_backward_by_hand():
+    # G = F F^T / n for one 2-channel, 1x2 map; d(sum(W * G))/dF = (W + W^T) F / n
+    feats = torch.tensor([[[[1.0, 2.0]], [[3.0, -1.0]]]], requires_grad=True)
+    gram = P.fp32_gram(feats, normalize="hw")
+    torch.testing.assert_close(gram, torch.tensor([[[5.0, 1.0], [1.0, 10.0]]]) / 2)
+    weight = torch.tensor([[[1.0, 2.0], [0.0, 1.0]]])
+    (gram * weight).sum().backward()
+    sym = torch.tensor([[2.0, 2.0], [2.0, 2.0]])
+    expected = (sym @ torch.tensor([[1.0, 2.0], [3.0, -1.0]])) / 2
+    torch.testing.assert_close(feats.grad[0, :, 0, :], expected)
+
+
+def test_fp32_gram_keeps_no_float32_copy_of_bf16_features():
+    feats = torch.randn(1, 8, 16, 16).bfloat16().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        P.fp32_gram(feats).sum()
+    big = [t for t in saved if t.numel() >= feats.numel()]
+    assert big and all(t.dtype == torch.bfloat16 for t in big)
+    saved.clear()
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        gram_matrix(feats).sum()  # the plain version keeps a float32 copy: what fp32_gram avoids
+    assert any(t.dtype == torch.float32 and t.numel() >= feats.numel() for t in saved)
+
+
+def test_fp32_gram_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        P.fp32_gram(torch.rand(3, 4, 4))
+    with pytest.raises(ValueError, match="normalize"):
+        P.fp32_gram(torch.rand(1, 3, 4, 4), normalize="chw2")
+
+
+def test_grams_and_losses_stay_fp32_under_autocast(vgg, tiny_pair):
+    content, style = tiny_pair
+    c_layers, s_layers = {n: 1.0 for n in CONTENT_LAYERS}, {n: 1.0 for n in STYLE_LAYERS}
+    with P.autocast("bf16", CPU):
+        feats = stlib.extract_features(vgg, content, ["relu2_1", "relu4_2"])
+        assert feats["relu2_1"].dtype == torch.bfloat16  # the network does run in bf16 ...
+        assert gram_matrix(feats["relu2_1"]).dtype == torch.float32  # ... its Grams do not
+        assert P.fp32_gram(feats["relu2_1"]).dtype == torch.float32
+        targets = compute_targets(vgg, content, [style], c_layers, s_layers, [1.0])
+        terms = objective(vgg, content.clone(), targets, c_layers, s_layers, 1.0, 1e5, 1.0)
+    assert all(g.dtype == torch.float32 for g in targets["style"].values())
+    assert all(t.dtype == torch.float32 for t in targets["content"].values())
+    assert all(terms[k].dtype == torch.float32 for k in ("content", "style", "tv", "total"))
+    assert all(v.dtype == torch.float32 for v in terms["layers"].values())
+
+
+# ----------------------------------------------------------------------------------- fp32 vs bf16
+def _objective_and_grad(vgg, image, content, style, precision):
+    c_layers, s_layers = {n: 1.0 for n in CONTENT_LAYERS}, {n: 1.0 for n in STYLE_LAYERS}
+    x = image.clone().requires_grad_(True)
+    model_fmt = P.memory_format(precision, CPU)
+    with P.autocast(precision, CPU):
+        targets = compute_targets(vgg, content, [style], c_layers, s_layers, [1.0])
+        terms = objective(vgg, x.contiguous(memory_format=model_fmt), targets, c_layers, s_layers, 1.0, 1e5, 1.0)
+    terms["total"].backward()
+    return terms, x.grad
+
+
+def test_bf16_objective_and_gradient_are_close_to_fp32(vgg, tiny_pair):
+    content, style = tiny_pair
+    image = (0.7 * content + 0.3 * torch.rand(content.shape, generator=torch.Generator().manual_seed(2)))
+    ref, ref_grad = _objective_and_grad(vgg, image, content, style, "fp32")
+    low, low_grad = _objective_and_grad(vgg, image, content, style, "bf16")
+    for key in ("content", "style", "total"):
+        assert float(low[key].detach()) == pytest.approx(float(ref[key].detach()), rel=0.05), key
+    assert float(low["tv"]) == float(ref["tv"])  # TV is computed on the float32 image itself
+    cosine = torch.nn.functional.cosine_similarity(low_grad.flatten(), ref_grad.flatten(), dim=0)
+    assert cosine > 0.98
+    assert low_grad.dtype == torch.float32
+
+
+def test_channels_last_model_gives_the_same_fp32_features(vgg, tiny_pair):
+    content = tiny_pair[0]
+    want = stlib.extract_features(vgg, content, ["relu3_1"])["relu3_1"]
+    vgg.to(memory_format=torch.channels_last)
+    try:
+        got = stlib.extract_features(vgg, content.contiguous(memory_format=torch.channels_last), ["relu3_1"])["relu3_1"]
+    finally:
+        vgg.to(memory_format=torch.contiguous_format)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_stylize_auto_runs_bf16_then_the_requested_fp32_finish(vgg, tiny_pair, cpu_flags):
+    cpu_flags("amx_bf16")
+    try:
+        result = stlib.stylize(*tiny_pair, precision="auto", fp32_finish=2, model=vgg, size=64, steps=5,
+                               progress=False)
+    finally:
+        vgg.to(memory_format=torch.contiguous_format)
+    assert result.precision == "bf16" and result.settings["fp32_finish"] == 2
+    assert [h["precision"] for h in result.history] == ["bf16", "bf16", "bf16", "fp32", "fp32"]
+    assert torch.isfinite(result.image).all()
+    losses = result.losses()
+    assert min(losses) < losses[0]
+
+
+def test_stylize_auto_without_fast_bf16_is_plain_fp32(vgg, tiny_pair, cpu_flags):
+    cpu_flags("avx2")
+    result = stlib.stylize(*tiny_pair, precision="auto", fp32_finish=2, model=vgg, size=64, steps=3, progress=False)
+    assert result.precision == "fp32" and result.settings["fp32_finish"] == 0
+    assert {h["precision"] for h in result.history} == {"fp32"}
