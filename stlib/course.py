@@ -29,7 +29,7 @@ def pick(normal: T, fast: T) -> T:
     return fast if fast_mode() else normal
 
 
-def image_size(cpu: int = 128, gpu: int = 384, fast: int = 64, device: str = "auto") -> int:
+def image_size(cpu: int = 192, gpu: int = 384, fast: int = 64, device: str = "auto") -> int:
     """Long edge in pixels for the notebooks' runs: ``fast`` in fast mode, ``gpu`` on CUDA, else ``cpu``."""
     if fast_mode():
         return fast

@@ -27,7 +27,7 @@ uses the ImageNet weights Gatys et al. used; without, it falls back to *seeded r
 from stlib import course, plots
 
 vgg = course.load_model()
-SIZE = course.image_size()          # long edge in pixels: 128 on a CPU, 384 on a GPU, 64 in fast mode
+SIZE = course.image_size()          # long edge in pixels: 192 on a CPU, 384 on a GPU, 64 in fast mode
 STEPS = course.pick(60, fast=5)     # optimisation steps (fast mode: just enough to see it work)
 """),
     ("md", r"""
@@ -47,7 +47,7 @@ print("style images:  ", ", ".join(sorted(stlib.bundled_images("style"))))
 ## One style transfer
 
 `stlib.stylize` is the whole method in one call. It starts from the photo and runs L-BFGS on the pixels; the
-progress bar shows the loss falling. On a laptop CPU this takes a few seconds at 128 px
+progress bar shows the loss falling. On a laptop CPU this takes about ten seconds at 192 px
 (`precision="auto"` uses bfloat16 where the processor supports it).
 """),
     ("code", r"""

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from stlib import course, plots
 
 vgg = course.load_model()
-SIZE = course.image_size()              # 128 px on a CPU, 384 on a GPU, 64 in fast mode
+SIZE = course.image_size()              # 192 px on a CPU, 384 on a GPU, 64 in fast mode
 photo = stlib.load_image("chelsea", SIZE)
 """),
     ("md", r"""

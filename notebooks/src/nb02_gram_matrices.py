@@ -134,8 +134,10 @@ with torch.no_grad():
 plots.show_images({"painting": reference, "tiles shuffled": shuffled, "photo": candidates["photo"]}, size=2.8)
 '''),
     ("md", r"""
-The shuffled painting stays close at every layer; the distances grow a little with depth, because deeper
-units see more of the image (notebook 01) and so more of them straddle a border. For style transfer this
+The shuffled painting stays close in the first layers, where a unit sees a few pixels and almost none
+straddle a tile border. The distance grows with depth because deeper units see more of the image
+(notebook 01): at `relu5_1` one unit sees more than a whole tile, so the shuffle starts to show. The photo
+is far away at every layer. For style transfer this
 is the whole point: matching Gram matrices copies *what the painting is made of*, and leaves the
 arrangement free for the photo's content.
 
