@@ -150,6 +150,26 @@ def _grad_check(fn: Callable[..., Any], inputs: Sequence[torch.Tensor], referenc
                      ".detach() cut part of the computation out of the graph?")
 
 
+def _consistent_factor(fn: Callable[..., Any], inputs: Sequence[Sequence[torch.Tensor]],
+                       reference: Callable[..., torch.Tensor]) -> Optional[float]:
+    """The factor k if fn(*args) == k * reference(*args) on every input (one scalar each), else None."""
+    ratios = []
+    for args in inputs:
+        try:
+            got = fn(*[a.clone() for a in args])
+        except Exception:  # noqa: BLE001 - any failure simply means "no consistent factor"
+            return None
+        if not isinstance(got, torch.Tensor) or got.numel() != 1:
+            return None
+        expected = float(reference(*args))
+        if expected == 0:
+            return None
+        ratios.append(float(got) / expected)
+    if ratios and all(math.isclose(r, ratios[0], rel_tol=1e-4) for r in ratios) and ratios[0] != 0:
+        return ratios[0]
+    return None
+
+
 def _rand(*shape: int, seed: int) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
@@ -227,8 +247,9 @@ def check_content_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor])
     """Check ``fn(features, target) -> scalar`` against ``stlib.content_loss`` (mean squared error)."""
 
     def run() -> str:
-        for i, shape in enumerate([(1, 8, 6, 5), (2, 4, 3, 7)]):
-            feats, target = _rand(*shape, seed=30 + i).relu(), _rand(*shape, seed=40 + i).relu()
+        shapes = [(1, 8, 6, 5), (2, 4, 3, 7)]
+        inputs = [(_rand(*shape, seed=30 + i).relu(), _rand(*shape, seed=40 + i).relu()) for i, shape in enumerate(shapes)]
+        for shape, (feats, target) in zip(shapes, inputs):
             got = _as_tensor(_call(fn, "your content_loss", feats.clone(), target.clone()), "content_loss")
             expected = content_loss(feats, target)
             n = feats.numel()
@@ -253,7 +274,7 @@ def check_content_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor])
             if _close(got, diff.mean().pow(2)) or _close(got, diff.sum().pow(2)):
                 raise _wrong("you squared after averaging, so positive and negative differences cancel. "
                              "Square each difference first, then take the mean.")
-            k = _ratio(got, expected)
+            k = _consistent_factor(fn, inputs, content_loss)
             if k is not None:
                 raise _wrong(f"your value is {k:.4g} times stlib's: the mean of (F - P) ** 2 over all elements "
                              "has no extra factor.")
@@ -272,9 +293,10 @@ def check_style_layer_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
     """Check ``fn(features (B, C, H, W), target_gram (1, C, C)) -> scalar`` against ``stlib.style_layer_loss``."""
 
     def run() -> str:
-        for i, shape in enumerate([(1, 6, 5, 4), (2, 5, 4, 6)]):
-            feats = _rand(*shape, seed=60 + i).relu()
-            target = gram_matrix(_rand(1, shape[1], 7, 3, seed=70 + i).relu())
+        shapes = [(1, 6, 5, 4), (2, 5, 4, 6)]
+        inputs = [(_rand(*shape, seed=60 + i).relu(), gram_matrix(_rand(1, shape[1], 7, 3, seed=70 + i).relu()))
+                  for i, shape in enumerate(shapes)]
+        for shape, (feats, target) in zip(shapes, inputs):
             got = _as_tensor(_call(fn, "your style_layer_loss", feats.clone(), target.clone()), "style_layer_loss")
             expected = style_layer_loss(feats, target)
             if got.numel() != 1:
@@ -294,7 +316,7 @@ def check_style_layer_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
                              "(and the batch).")
             if _close(got, (g - target).abs().mean()):
                 raise _wrong("you used absolute differences; square them: (G - A) ** 2.")
-            k = _ratio(got, expected)
+            k = _consistent_factor(fn, inputs, style_layer_loss)
             if k is not None:
                 raise _wrong(f"your value is {k:.4g} times stlib's; the loss is mean((G - A) ** 2) with no "
                              "extra factor (the 1/(4 N^2 M^2) of the paper belongs to raw, unnormalised Grams).")
@@ -314,8 +336,9 @@ def check_tv_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
     """Check ``fn(image (B, 3, H, W)) -> scalar`` against ``stlib.tv_loss`` (mean squared neighbour differences)."""
 
     def run() -> str:
-        for i, shape in enumerate([(1, 3, 6, 9), (2, 3, 7, 5)]):
-            img = torch.rand(*shape, generator=torch.Generator().manual_seed(90 + i))
+        shapes = [(1, 3, 6, 9), (2, 3, 7, 5)]
+        inputs = [(torch.rand(*shape, generator=torch.Generator().manual_seed(90 + i)),) for i, shape in enumerate(shapes)]
+        for shape, (img,) in zip(shapes, inputs):
             got = _as_tensor(_call(fn, "your tv_loss", img.clone()), "tv_loss")
             expected = tv_loss(img)
             if got.numel() != 1:
@@ -344,7 +367,7 @@ def check_tv_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
             if _close(got, crop) or _close(got, crop * 2):
                 raise _wrong("you cropped both differences to a common (H-1) x (W-1) grid; stlib averages each "
                              "direction over all its pairs: mean(dx ** 2) + mean(dy ** 2).")
-            k = _ratio(got, expected)
+            k = _consistent_factor(fn, inputs, tv_loss)
             if k is not None:
                 raise _wrong(f"your value is {k:.4g} times stlib's: it is mean(dx ** 2) + mean(dy ** 2), no "
                              "extra factor.")
@@ -486,23 +509,21 @@ def check_seeded_noise(fn: Callable[[Tuple[int, ...], int], torch.Tensor]) -> Ch
         state = torch.random.get_rng_state()
         try:
             a = _as_tensor(_call(fn, "your seeded_noise", shape, 3), "seeded_noise")
-            reseeded = not torch.equal(torch.random.get_rng_state(), state)
+            global_used = not torch.equal(torch.random.get_rng_state(), state)
+            if tuple(a.shape) != shape:
+                raise _wrong(f"for shape {shape} it returned {tuple(a.shape)}.")
+            if not a.is_floating_point() or float(a.min()) < 0 or float(a.max()) > 1:
+                raise _wrong("the noise should be floats in [0, 1] (torch.rand), like an image.")
+            b = _call(fn, "your seeded_noise", shape, 3)
+            c = _call(fn, "your seeded_noise", shape, 4)
         finally:
-            torch.random.set_rng_state(state)
-        if tuple(a.shape) != shape:
-            raise _wrong(f"for shape {shape} it returned {tuple(a.shape)}.")
-        if not a.is_floating_point() or float(a.min()) < 0 or float(a.max()) > 1:
-            raise _wrong("the noise should be floats in [0, 1] (torch.rand), like an image.")
-        b = _call(fn, "your seeded_noise", shape, 3)
-        torch.random.set_rng_state(state)
-        c = _call(fn, "your seeded_noise", shape, 4)
-        torch.random.set_rng_state(state)
+            torch.random.set_rng_state(state)  # whatever the function did, the notebook's generator is restored
         if not torch.equal(a, b):
             raise _wrong("two calls with the same seed gave different noise. Draw it from a generator seeded "
                          "with `seed`: torch.rand(shape, generator=torch.Generator().manual_seed(seed)).")
         if torch.equal(a, c):
             raise _wrong("seeds 3 and 4 gave the same noise: the seed must be used.")
-        if reseeded:
+        if global_used:
             raise _wrong("it works, but it reseeded (or drew from) torch's global random generator, which "
                          "changes every random number drawn later in the notebook. Use a private generator: "
                          "torch.Generator().manual_seed(seed).")

@@ -115,10 +115,8 @@ def plot_losses(
         runs = {"run": runs}
     if not runs:
         raise ValueError("plot_losses needs at least one run")
-    own = ax is None
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    for label, run in runs.items():
+    curves = []
+    for label, run in runs.items():  # everything is checked before a figure exists, so an error leaks none
         history = _history(run)
         if not history:
             continue
@@ -129,7 +127,12 @@ def plot_losses(
             raise KeyError(f"no loss called {key!r} in run {label!r}; available: {', '.join(available)}")
         xs = [float(h["step"] if x == "step" else h["time"]) for h in history]
         pairs = [(a, v) for a, v in zip(xs, values) if v is not None and (v > 0 or not logy)]
-        ax.plot([p[0] for p in pairs], [p[1] for p in pairs], label=str(label), linewidth=1.6)
+        curves.append((str(label), [p[0] for p in pairs], [p[1] for p in pairs]))
+    own = ax is None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for label, xs_drawn, ys_drawn in curves:
+        ax.plot(xs_drawn, ys_drawn, label=label, linewidth=1.6)
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel("optimisation step" if x == "step" else "wall time (seconds)")
@@ -226,19 +229,22 @@ def show_gram(
         raise ValueError("show_gram needs at least one Gram matrix")
     if ax is not None and len(grams) != 1:
         raise ValueError("ax= draws one Gram matrix; pass a single tensor, or no ax for a dict")
-    own = ax is None
-    if ax is None:
-        fig, axes = plt.subplots(1, len(grams), figsize=(len(grams) * (size + 0.5), size), squeeze=False)
-        axes_list = list(axes.flat)
-    else:
-        fig, axes_list = ax.figure, [ax]
-    for a, (name, g) in zip(axes_list, grams.items()):
+    matrices = {}
+    for name, g in grams.items():
         g = g.detach().float().cpu()
         if g.dim() == 3 and g.shape[0] == 1:
             g = g[0]
         if g.dim() != 2 or g.shape[0] != g.shape[1]:
             raise ValueError(f"a Gram matrix is (C, C) or (1, C, C), got {tuple(g.shape)}; "
                              "for a batch, pick one image: gram[0]")
+        matrices[name] = g
+    own = ax is None
+    if ax is None:
+        fig, axes = plt.subplots(1, len(grams), figsize=(len(grams) * (size + 0.5), size), squeeze=False)
+        axes_list = list(axes.flat)
+    else:
+        fig, axes_list = ax.figure, [ax]
+    for a, (name, g) in zip(axes_list, matrices.items()):
         k = g.shape[0] if channels is None else min(int(channels), g.shape[0])
         im = a.imshow(g[:k, :k].numpy(), cmap=cmap, interpolation="nearest")
         a.set_title(_wrap(name, int(size * 10)), fontsize=10)

@@ -1,0 +1,359 @@
+"""Exercise checks: a correct answer passes, every kind of wrong answer gets its own helpful message,
+an unfinished stub is "not implemented yet", and no check ever raises."""
+
+import pytest
+import torch
+
+import stlib
+from stlib import checks
+
+
+def _stub(*args):
+    raise NotImplementedError
+
+
+def _empty(*args):
+    return None
+
+
+def _verdict(check, fn, capsys):
+    result = check(fn)
+    printed = capsys.readouterr().out
+    assert printed.split() == result.message.split()  # the message is printed (wrapped to 100 columns)
+    assert bool(result) is (result.status == "passed")
+    return result
+
+
+@pytest.mark.parametrize("check", [checks.check_gram, checks.check_content_loss, checks.check_style_layer_loss,
+                                   checks.check_tv_loss, checks.check_receptive_field, checks.check_gradient_step,
+                                   checks.check_seeded_noise])
+@pytest.mark.parametrize("unfinished", [_stub, _empty, None])
+def test_unfinished_exercises_are_reported_kindly(check, unfinished, capsys):
+    result = _verdict(check, unfinished, capsys)
+    assert result.status == "todo"
+    assert "not implemented yet" in result.message
+    assert "Traceback" not in result.message
+
+
+@pytest.mark.parametrize("check", [checks.check_gram, checks.check_tv_loss])
+def test_a_crashing_function_becomes_a_sentence(check, capsys):
+    def broken(x):
+        return x.reshape(-1, 7, 3)  # a shape error inside the student's code
+
+    result = _verdict(check, broken, capsys)
+    assert result.status == "wrong"
+    assert "raised RuntimeError" in result.message
+
+
+def test_passing_a_call_instead_of_a_function(capsys):
+    result = _verdict(checks.check_gram, torch.zeros(2, 2), capsys)
+    assert result.status == "wrong" and "without calling it" in result.message
+
+
+# ------------------------------------------------------------------------------------------------ gram
+def _gram_loop(f):
+    b, c, h, w = f.shape
+    flat = f.reshape(b, c, h * w)
+    return torch.stack([flat[i] @ flat[i].T for i in range(b)]) / (c * h * w)
+
+
+def _gram_folded_channels(f):
+    b, c, h, w = f.shape
+    x = f.reshape(b * c, h * w)
+    return x @ x.T / (c * h * w)
+
+
+def _gram_folded_positions(f):
+    b, c, h, w = f.shape
+    x = f.transpose(0, 1).reshape(c, b * h * w)
+    return x @ x.T / (c * h * w)
+
+
+def _gram_positions(f):
+    b, c, h, w = f.shape
+    x = f.reshape(b, c, h * w)
+    return x.transpose(1, 2) @ x / (c * h * w)
+
+
+def _gram_scrambled(f):
+    b, c, h, w = f.shape
+    x = f.reshape(b, h * w, c)
+    return x.transpose(1, 2) @ x / (c * h * w)
+
+
+def _gram_numpy(f):
+    b, c, h, w = f.shape
+    x = f.detach().numpy().reshape(b, c, h * w)
+    return torch.from_numpy(x @ x.transpose(0, 2, 1) / (c * h * w))
+
+
+def _gram_inplace(f):
+    b, c, h, w = f.shape
+    f /= (c * h * w) ** 0.5  # in place on the input
+    x = f.reshape(b, c, h * w)
+    return x @ x.transpose(1, 2)
+
+
+@pytest.mark.parametrize("fn", [stlib.gram_matrix, _gram_loop], ids=["stlib", "loop"])
+def test_check_gram_accepts_correct_answers(fn, capsys):
+    result = _verdict(checks.check_gram, fn, capsys)
+    assert result.status == "passed" and result.message.startswith("✓")
+
+
+@pytest.mark.parametrize("fn, phrase", [
+    (lambda f: stlib.gram_matrix(f, normalize=False), "no normalisation"),
+    (lambda f: stlib.gram_matrix(f, normalize="hw"), "you divided by H*W"),
+    (lambda f: stlib.gram_matrix(f, normalize=False) / f.shape[1], "divided by C only"),
+    (lambda f: stlib.gram_matrix(f) / f.shape[0], "batch size"),
+    (lambda f: 3 * stlib.gram_matrix(f), "times stlib's"),
+    (_gram_folded_channels, "batch was folded into the channels"),
+    (_gram_folded_positions, "batch dimension is missing"),
+    (lambda f: stlib.gram_matrix(f).squeeze(0) if f.shape[0] == 1 else stlib.gram_matrix(f), "squeezed away"),
+    (_gram_positions, "positions with positions"),
+    (_gram_scrambled, "scrambled"),
+    (lambda f: stlib.gram_matrix(f).detach(), "carries no gradient"),
+    (_gram_numpy, "carries no gradient"),
+    (_gram_inplace, "requires grad"),
+    (lambda f: stlib.gram_matrix(f) + 0.01, "values differ"),
+    (lambda f: stlib.gram_matrix(f).tolist(), "torch.Tensor"),
+], ids=["raw", "hw", "c", "batch", "factor", "fold-channels", "fold-positions", "squeeze", "positions",
+        "scrambled", "detach", "numpy", "inplace", "offset", "list"])
+def test_check_gram_names_each_mistake(fn, phrase, capsys):
+    result = _verdict(checks.check_gram, fn, capsys)
+    assert result.status == "wrong"
+    assert phrase in result.message
+    assert "solution('gram')" in result.message
+
+
+# ------------------------------------------------------------------------------------------------ content loss
+def test_check_content_loss_accepts_correct_answers(capsys):
+    assert _verdict(checks.check_content_loss, stlib.content_loss, capsys).ok
+    assert _verdict(checks.check_content_loss, lambda f, t: ((f - t) ** 2).mean(), capsys).ok
+
+
+@pytest.mark.parametrize("fn, phrase", [
+    (lambda f, t: 0.5 * ((f - t) ** 2).sum(), "Gatys"),
+    (lambda f, t: ((f - t) ** 2).sum(), "you summed"),
+    (lambda f, t: (f - t).abs().mean(), "absolute differences"),
+    (lambda f, t: ((f - t) ** 2).mean().sqrt(), "square root"),
+    (lambda f, t: (f - t).mean() ** 2, "squared after averaging"),
+    (lambda f, t: (f - t) ** 2, "one number"),
+    (lambda f, t: 2 * ((f - t) ** 2).mean(), "times stlib's"),
+    (lambda f, t: ((f - t) ** 2).mean().detach(), "carries no gradient"),
+    (lambda f, t: ((f - t) ** 3).mean(), "mean over all elements"),
+], ids=["gatys", "sum", "abs", "sqrt", "square-after", "no-reduce", "factor", "detach", "cube"])
+def test_check_content_loss_names_each_mistake(fn, phrase, capsys):
+    result = _verdict(checks.check_content_loss, fn, capsys)
+    assert result.status == "wrong" and phrase in result.message
+
+
+# ------------------------------------------------------------------------------------------------ style loss
+def test_check_style_layer_loss_accepts_correct_answer(capsys):
+    assert _verdict(checks.check_style_layer_loss, stlib.style_layer_loss, capsys).ok
+
+
+@pytest.mark.parametrize("fn, phrase", [
+    (lambda f, a: ((stlib.gram_matrix(f, normalize=False) - a) ** 2).mean(), "not normalised like the target"),
+    (lambda f, a: ((stlib.gram_matrix(f) - a) ** 2).sum(), "you summed"),
+    (lambda f, a: (stlib.gram_matrix(f) - a).abs().mean(), "absolute differences"),
+    (lambda f, a: 0.25 * ((stlib.gram_matrix(f) - a) ** 2).mean(), "times stlib's"),
+    (lambda f, a: ((f - a) ** 2).mean(), "raised RuntimeError"),
+    (lambda f, a: (stlib.gram_matrix(f) - a) ** 2, "one number"),
+], ids=["raw-gram", "sum", "abs", "factor", "features-vs-gram", "no-reduce"])
+def test_check_style_layer_loss_names_each_mistake(fn, phrase, capsys):
+    result = _verdict(checks.check_style_layer_loss, fn, capsys)
+    assert result.status == "wrong" and phrase in result.message
+
+
+# ------------------------------------------------------------------------------------------------ TV loss
+def test_check_tv_loss_accepts_correct_answer(capsys):
+    assert _verdict(checks.check_tv_loss, stlib.tv_loss, capsys).ok
+
+
+def _dx(x):
+    return x[..., :, 1:] - x[..., :, :-1]
+
+
+def _dy(x):
+    return x[..., 1:, :] - x[..., :-1, :]
+
+
+@pytest.mark.parametrize("fn, phrase", [
+    (lambda x: (_dx(x) ** 2).mean(), "only the left-right neighbours"),
+    (lambda x: (_dy(x) ** 2).mean(), "only the up-down neighbours"),
+    (lambda x: _dx(x).abs().mean() + _dy(x).abs().mean(), "absolute differences"),
+    (lambda x: (_dx(x) ** 2).sum() + (_dy(x) ** 2).sum(), "you summed"),
+    (lambda x: ((torch.roll(x, 1, -1) - x) ** 2).mean() + ((torch.roll(x, 1, -2) - x) ** 2).mean(), "torch.roll"),
+    (lambda x: (_dx(x)[..., :-1, :] ** 2 + _dy(x)[..., :, :-1] ** 2).mean(), "cropped"),
+    (lambda x: 0.5 * ((_dx(x) ** 2).mean() + (_dy(x) ** 2).mean()), "times stlib's"),
+    (lambda x: (_dx(x) ** 2).mean(dim=(1, 2, 3)) + (_dy(x) ** 2).mean(dim=(1, 2, 3)), "one number"),
+], ids=["x-only", "y-only", "l1", "sum", "roll", "crop", "factor", "per-image"])
+def test_check_tv_loss_names_each_mistake(fn, phrase, capsys):
+    result = _verdict(checks.check_tv_loss, fn, capsys)
+    assert result.status == "wrong" and phrase in result.message
+
+
+# ------------------------------------------------------------------------------------------------ receptive field
+def test_check_receptive_field_accepts_correct_answer(capsys):
+    result = _verdict(checks.check_receptive_field, stlib.receptive_field, capsys)
+    assert result.ok and f"{stlib.receptive_field('relu4_2')} x" in result.message
+
+
+def _rf_no_jump(layer):
+    size = 1
+    for name in stlib.VGG19_LAYERS[: stlib.layer_index(layer) + 1]:
+        size += 2 if name.startswith("conv") else (1 if name.startswith("pool") else 0)
+    return size
+
+
+def _rf_relu_counts(layer):
+    return stlib.receptive_field(layer) + (2 if layer.startswith("relu") else 0)
+
+
+@pytest.mark.parametrize("fn, phrase", [
+    (_rf_no_jump, "the 'jump' doubles"),
+    (_rf_relu_counts, "a ReLU works pixel by pixel"),
+    (lambda layer: stlib.receptive_field(layer) - 1, "each 3x3 convolution adds"),
+    (lambda layer: str(stlib.receptive_field(layer)), "return a number"),
+], ids=["no-jump", "relu", "off-by-one", "string"])
+def test_check_receptive_field_names_each_mistake(fn, phrase, capsys):
+    result = _verdict(checks.check_receptive_field, fn, capsys)
+    assert result.status == "wrong" and phrase in result.message
+
+
+# ------------------------------------------------------------------------------------------------ gradient step
+def _step_reference(image, loss_fn, lr):
+    x = image.detach().clone().requires_grad_(True)
+    loss_fn(x).backward()
+    return (x - lr * x.grad).detach()
+
+
+def _step_with(update):
+    def step(image, loss_fn, lr):
+        x = image.detach().clone().requires_grad_(True)
+        loss_fn(x).backward()
+        return update(x.detach(), x.grad, lr)
+    return step
+
+
+def _step_in_place(image, loss_fn, lr):
+    x = image.requires_grad_(True)
+    loss_fn(x).backward()
+    with torch.no_grad():
+        image -= lr * x.grad
+    return image.detach().clone()
+
+
+def _step_attached(image, loss_fn, lr):
+    x = image.detach().clone().requires_grad_(True)
+    loss = loss_fn(x)
+    (grad,) = torch.autograd.grad(loss, x, create_graph=True)
+    return x - lr * grad
+
+
+def test_check_gradient_step_accepts_correct_answer(capsys):
+    result = _verdict(checks.check_gradient_step, _step_reference, capsys)
+    assert result.ok and "loss went down" in result.message
+
+
+@pytest.mark.parametrize("fn, phrase", [
+    (_step_with(lambda x, g, lr: x + lr * g), "you added the gradient"),
+    (_step_with(lambda x, g, lr: x - g), "ignores the learning rate"),
+    (_step_with(lambda x, g, lr: g), "returned the gradient"),
+    (_step_with(lambda x, g, lr: x), "did not change"),
+    (_step_with(lambda x, g, lr: x - lr * g.sign()), "sign of the gradient"),
+    (_step_with(lambda x, g, lr: x - 2 * lr * g), "differs from image - lr * grad"),
+    (_step_with(lambda x, g, lr: (x - lr * g)[0]), "returned shape"),
+    (_step_in_place, "in place"),
+    (_step_attached, "still attached"),
+], ids=["ascent", "no-lr", "grad", "unchanged", "sign", "double", "shape", "in-place", "attached"])
+def test_check_gradient_step_names_each_mistake(fn, phrase, capsys):
+    result = _verdict(checks.check_gradient_step, fn, capsys)
+    assert result.status == "wrong" and phrase in result.message
+
+
+# ------------------------------------------------------------------------------------------------ seeded noise
+def test_check_seeded_noise_accepts_correct_answer_and_keeps_global_rng(capsys):
+    state = torch.random.get_rng_state()
+    result = _verdict(checks.check_seeded_noise,
+                      lambda shape, seed: torch.rand(shape, generator=torch.Generator().manual_seed(seed)), capsys)
+    assert result.ok
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+@pytest.mark.parametrize("fn, phrase", [
+    (lambda shape, seed: torch.rand(shape), "gave different noise"),
+    (lambda shape, seed: torch.rand(shape, generator=torch.Generator().manual_seed(0)), "must be used"),
+    (lambda shape, seed: (torch.manual_seed(seed), torch.rand(shape))[1], "global random generator"),
+    (lambda shape, seed: torch.randn(shape, generator=torch.Generator().manual_seed(seed)), "[0, 1]"),
+    (lambda shape, seed: torch.rand(3, 8, 6, generator=torch.Generator().manual_seed(seed)), "it returned"),
+], ids=["unseeded", "seed-ignored", "global", "normal", "shape"])
+def test_check_seeded_noise_names_each_mistake(fn, phrase, capsys):
+    state = torch.random.get_rng_state()
+    result = _verdict(checks.check_seeded_noise, fn, capsys)
+    assert result.status == "wrong" and phrase in result.message
+    assert torch.equal(torch.random.get_rng_state(), state)  # the check restores the notebook's generator
+
+
+# ------------------------------------------------------------------------------------------------ layer weights
+LOSSES = {"relu1_1": 1e-4, "relu2_1": 1e-5, "relu3_1": 1e-6, "relu4_1": 1e-8, "relu5_1": 1e-9}
+
+
+def test_check_layer_weights_balanced(capsys):
+    result = checks.check_layer_weights({n: 1 / v for n, v in LOSSES.items()}, LOSSES)
+    capsys.readouterr()
+    assert result.ok and "20%" in result.message
+
+
+@pytest.mark.parametrize("weights, phrase", [
+    (None, "not implemented yet"),
+    ({n: 1.0 for n in LOSSES}, "contributes"),
+    ({"relu1_1": 1.0}, "missing or zero: relu2_1"),
+    ({**{n: 1.0 for n in LOSSES}, "relu9_9": 1.0}, "not a VGG-19 layer"),
+    ({**{n: 1.0 for n in LOSSES}, "relu2_1": -1.0}, "finite numbers >= 0"),
+    ([1, 2, 3], "expected a dict"),
+], ids=["none", "unbalanced", "missing", "bad-name", "negative", "list"])
+def test_check_layer_weights_mistakes(weights, phrase, capsys):
+    result = checks.check_layer_weights(weights, LOSSES)
+    capsys.readouterr()
+    assert not result.ok and phrase in result.message
+
+
+# ------------------------------------------------------------------------------------------------ solutions
+CHECK_FOR = {
+    "gram": ("gram_matrix", checks.check_gram),
+    "content_loss": ("content_loss", checks.check_content_loss),
+    "style_layer_loss": ("style_layer_loss", checks.check_style_layer_loss),
+    "tv_loss": ("tv_loss", checks.check_tv_loss),
+    "receptive_field": ("receptive_field", checks.check_receptive_field),
+    "gradient_step": ("gradient_step", checks.check_gradient_step),
+    "seeded_noise": ("seeded_noise", checks.check_seeded_noise),
+}
+
+
+@pytest.mark.parametrize("key", sorted(CHECK_FOR))
+def test_every_published_solution_passes_its_check(key, capsys):
+    namespace = {"stlib": stlib, "torch": torch}
+    exec(checks.SOLUTIONS[key], namespace)  # the exact code shown to students
+    name, check = CHECK_FOR[key]
+    assert _verdict(check, namespace[name], capsys).ok
+
+
+def test_layer_weights_solution_passes(capsys):
+    namespace = {"stlib": stlib, "per_layer": LOSSES}
+    exec(checks.SOLUTIONS["layer_weights"], namespace)
+    assert checks.check_layer_weights(namespace["my_layer_weights"], LOSSES).ok
+
+
+def test_solution_prints_code_and_rejects_unknown_names(capsys):
+    checks.solution("gram")
+    assert "def gram_matrix(features):" in capsys.readouterr().out
+    with pytest.raises(KeyError, match="the exercises are"):
+        checks.solution("nope")
+
+
+def test_result_is_not_displayed_twice_in_jupyter(capsys):
+    result = checks.check_gram(stlib.gram_matrix)
+    capsys.readouterr()
+    assert result._ipython_display_() is None
+    assert capsys.readouterr().out == ""
