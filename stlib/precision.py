@@ -100,52 +100,83 @@ def memory_format(precision: str, device: Union[str, torch.device]) -> torch.mem
     return torch.contiguous_format
 
 
-def _channel_matrix(features: torch.Tensor) -> Tuple[torch.Tensor, bool]:
-    """A (B, C, H*W) view of ``features`` (B, C, H, W) without copying; True when it is a channels-last view."""
+#: Positions x channels converted to float32 at a time by ``fp32_gram`` (~8 MB): bounds its temporaries.
+GRAM_CHUNK_ELEMENTS = 1 << 21
+
+
+def _position_chunks(features: torch.Tensor, chunk_elements: int) -> Tuple[bool, int, int]:
+    """(channels_last?, number of positions, positions per chunk) for a (B, C, H, W) feature map."""
     b, c, h, w = features.shape
-    if features.is_contiguous():
-        return features.reshape(b, c, h * w), False
-    if features.is_contiguous(memory_format=torch.channels_last):
-        return features.permute(0, 2, 3, 1).reshape(b, h * w, c).transpose(1, 2), True
-    return features.contiguous().reshape(b, c, h * w), False
+    channels_last = not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last)
+    return channels_last, h * w, max(1, chunk_elements // max(c, 1))
+
+
+def _rows(features: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """A view of ``features`` as (B, C, H*W) (NCHW) or (B, H*W, C) (channels-last), without copying."""
+    b, c, h, w = features.shape
+    if channels_last:
+        return features.permute(0, 2, 3, 1).reshape(b, h * w, c)
+    return features.reshape(b, c, h * w)
 
 
 class _Fp32Gram(torch.autograd.Function):
-    """G = F F^T / n in float32; saves only F itself (which the network keeps anyway), not a float32 copy."""
+    """G = F F^T / n in float32; saves only F itself (which the network keeps anyway), not a float32 copy.
+
+    Forward and backward convert F to float32 one chunk of positions at a time, so the temporaries stay
+    small (~8 MB) however large the image.
+    """
 
     @staticmethod
-    def forward(ctx: Any, features: torch.Tensor, divisor: float) -> torch.Tensor:
+    def forward(ctx: Any, features: torch.Tensor, divisor: float, chunk_elements: int) -> torch.Tensor:
         ctx.save_for_backward(features)
-        ctx.divisor = divisor
-        mat, _ = _channel_matrix(features)
-        mat = mat.float()  # a transient copy for bf16/fp16 features; a view for float32 ones
+        ctx.divisor, ctx.chunk_elements = divisor, chunk_elements
+        if not (features.is_contiguous() or features.is_contiguous(memory_format=torch.channels_last)):
+            features = features.contiguous()
+        channels_last, positions, step = _position_chunks(features, chunk_elements)
+        rows = _rows(features, channels_last)
+        b, c = features.shape[:2]
+        gram = torch.zeros(b, c, c, device=features.device, dtype=torch.float32)
         with torch.autocast(device_type=features.device.type, enabled=False):  # autocast would make it bf16
-            gram = torch.bmm(mat, mat.transpose(1, 2))
+            for start in range(0, positions, step):
+                if channels_last:
+                    chunk = rows[:, start:start + step, :].float()  # (B, P, C)
+                    gram.baddbmm_(chunk.transpose(1, 2), chunk)
+                else:
+                    chunk = rows[:, :, start:start + step].float()  # (B, C, P)
+                    gram.baddbmm_(chunk, chunk.transpose(1, 2))
         return gram / divisor if divisor != 1 else gram
 
     @staticmethod
-    def backward(ctx: Any, grad_gram: torch.Tensor) -> Tuple[Optional[torch.Tensor], None]:
+    def backward(ctx: Any, grad_gram: torch.Tensor) -> Tuple[Optional[torch.Tensor], None, None]:
         (features,) = ctx.saved_tensors
-        b, c, h, w = features.shape
-        sym = (grad_gram + grad_gram.transpose(1, 2)).float()
+        if not (features.is_contiguous() or features.is_contiguous(memory_format=torch.channels_last)):
+            features = features.contiguous()
+        sym = (grad_gram + grad_gram.transpose(1, 2)).float()  # d sum(W*G) / dF = (W + W^T) F / n
         if ctx.divisor != 1:
             sym = sym / ctx.divisor
-        mat, channels_last = _channel_matrix(features)
-        mat = mat.float()
+        channels_last, positions, step = _position_chunks(features, ctx.chunk_elements)
+        rows = _rows(features, channels_last)
+        grad = torch.empty_like(features)  # same dtype and memory layout as the features
+        grad_rows = _rows(grad, channels_last)
         with torch.autocast(device_type=features.device.type, enabled=False):
-            if channels_last:  # dF^T = F^T sym, laid out (B, H*W, C) = channels-last (B, C, H, W)
-                grad = torch.bmm(mat.transpose(1, 2), sym).view(b, h, w, c).permute(0, 3, 1, 2)
-            else:
-                grad = torch.bmm(sym, mat).view(b, c, h, w)
-        return grad.to(features.dtype), None
+            for start in range(0, positions, step):
+                if channels_last:
+                    part = torch.bmm(rows[:, start:start + step, :].float(), sym)  # (B, P, C)
+                    grad_rows[:, start:start + step, :].copy_(part)
+                else:
+                    part = torch.bmm(sym, rows[:, :, start:start + step].float())  # (B, C, P)
+                    grad_rows[:, :, start:start + step].copy_(part)
+        return grad, None, None
 
 
-def fp32_gram(features: torch.Tensor, normalize: Union[bool, str, None] = True) -> torch.Tensor:
+def fp32_gram(
+    features: torch.Tensor, normalize: Union[bool, str, None] = True, chunk_elements: int = GRAM_CHUNK_ELEMENTS
+) -> torch.Tensor:
     """Float32 Gram matrices ``(B, C, H, W) -> (B, C, C)`` of features in any dtype and memory layout.
 
     Equal to ``stlib.gram_matrix(features, normalize)`` (same normalisations), but a bf16 or
     channels-last feature map is never copied into a float32 tensor that autograd would keep until the
-    backward pass: the backward recomputes the float32 view it needs. Saves ~30 % of the memory of a step.
+    backward pass: forward and backward convert ``chunk_elements`` values at a time.
     """
     if features.dim() != 4:
         raise ValueError(f"fp32_gram expects features of shape (B, C, H, W), got {tuple(features.shape)}")
@@ -153,4 +184,4 @@ def fp32_gram(features: torch.Tensor, normalize: Union[bool, str, None] = True) 
         raise ValueError(f"normalize must be one of {list(GRAM_NORMALIZATIONS)}, not {normalize!r}")
     b, c, h, w = features.shape
     divisor = {"C*H*W": c * h * w, "H*W": h * w, "1": 1}[GRAM_NORMALIZATIONS[normalize]]
-    return _Fp32Gram.apply(features, float(divisor))
+    return _Fp32Gram.apply(features, float(divisor), int(chunk_elements))

@@ -103,14 +103,15 @@ def test_memory_format_is_channels_last_only_for_reduced_precision():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("normalize", [True, "hw", False])
-def test_fp32_gram_matches_gram_matrix_and_its_gradient(dtype, channels_last, normalize):
+@pytest.mark.parametrize("chunk", [P.GRAM_CHUNK_ELEMENTS, 13])  # 13 values: chunks of 2 positions, one ragged
+def test_fp32_gram_matches_gram_matrix_and_its_gradient(dtype, channels_last, normalize, chunk):
     gen = torch.Generator().manual_seed(1)
     feats = torch.randn(2, 6, 5, 7, generator=gen).to(dtype)
     if channels_last:
         feats = feats.contiguous(memory_format=torch.channels_last)
     weight = torch.randn(2, 6, 6, generator=gen)
     a, b = feats.clone().requires_grad_(True), feats.clone().requires_grad_(True)
-    got, want = P.fp32_gram(a, normalize), gram_matrix(b, normalize)
+    got, want = P.fp32_gram(a, normalize, chunk_elements=chunk), gram_matrix(b, normalize)
     assert got.dtype == torch.float32 and got.shape == (2, 6, 6)
     torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
     (got * weight).sum().backward()
