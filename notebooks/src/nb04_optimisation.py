@@ -46,7 +46,8 @@ loss = loss_fn(x)
 loss.backward()
 print(f"loss {float(loss):.4g}; gradient shape {tuple(x.grad.shape)}")
 magnitude = x.grad.abs().sum(dim=1, keepdim=True)
-plots.show_images({"photo": photo, "|d loss / d pixel|": magnitude / magnitude.max()}, size=3)
+plots.show_images({"photo": photo, "|d loss / d pixel| (brightest 1% saturated)":
+                   (magnitude / magnitude.quantile(0.99)).clamp(0, 1)}, size=3)
 """),
     ("md", r"""
 ### Exercise 1 · One gradient-descent step
@@ -140,7 +141,9 @@ plots.plot_losses(runs, x="time")
     ("md", r"""
 L-BFGS reaches in a few dozen steps a loss that Adam needs many more for, which is why Gatys et al. and
 most implementations use it. Adam's strengths are elsewhere: it is robust to noisy or changing
-objectives (the studio in notebook 05 can use it) and its memory does not depend on a history.
+objectives, and each step moves a pixel by about `lr` at most. Notice too that Adam's picture keeps more
+of the photo only because it has not gone as far: a less converged run is not a worse picture, just a
+different point on the way from the photo to the minimum.
 
 ## Where to start: the photo or white noise
 
@@ -155,25 +158,29 @@ plots.show_images({"init='content' (default)": runs["L-BFGS"], "init='noise'": f
 plots.plot_losses({"from the photo": runs["L-BFGS"], "from noise": from_noise})
 """),
     ("md", r"""
-Starting from the photo gives a lower loss in the same number of steps and keeps the content sharp;
-starting from noise gives a different picture for every seed - a feature if you want variations.
+Both runs end at about the same loss, at very different pictures: the objective has many minima, and the
+starting point decides which one the optimiser settles in. From the photo it finds one that still looks
+like the photo. From noise the layout has to emerge from scratch; in the paper's figures (ImageNet
+weights) it does, with a different arrangement of strokes for every seed. With the offline random weights
+the content term is too weak for that, and the noise start ends as pure texture.
 
 ## Watching a run
 
-`stylize` calls `callback(info)` every `every` steps with the current image; here it collects snapshots
-to show how the picture develops.
+`stylize` calls `callback(info)` every `every` steps with the current image; here it keeps a few
+snapshots to show how the photo turns into a painting.
 """),
     ("code", r"""
-snapshots = {}
+snapshots = {"step 0": photo}
+SHOW_AT = {1, 3, 10, 30, STEPS}
 
 
 def keep_snapshot(info):
-    snapshots[f"step {info.step}"] = info.image
+    if info.step in SHOW_AT:
+        snapshots[f"step {info.step}"] = info.image
 
 
-stlib.stylize(photo, painting, init="noise", size=SIZE, steps=STEPS, model=vgg, precision="auto",
-              callback=keep_snapshot, every=max(1, STEPS // 4))
-plots.show_images(snapshots, size=2.4)
+stlib.stylize(photo, painting, size=SIZE, steps=STEPS, model=vgg, precision="auto", callback=keep_snapshot, every=1)
+plots.show_images(snapshots, ncols=6, size=2.2)
 """),
     ("md", r"""
 ## Reproducibility
