@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .layers import VGG19_LAYERS, VGG19_CHANNELS, deepest, layer_index, layer_stride
+from .precision import autocast_dtype
 
 #: ImageNet channel statistics that torchvision's VGG-19 was trained with (RGB, images in [0, 1]).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -101,6 +102,9 @@ def extract_features(
             # hiding the small updates that L-BFGS makes late in a run. It costs ~1 % of the FLOPs.
             with torch.autocast(device_type=x.device.type, enabled=False):
                 x = module(x.float())
+            # Its output is rounded like every other activation: a float32 relu1_1 would cost 2x the memory
+            # of the largest feature map plus a bf16 copy for conv1_2 (~370 bytes per pixel in all).
+            x = x.to(autocast_dtype(x.device.type))
         else:
             x = module(x)
         if name in remaining:

@@ -89,6 +89,13 @@ def autocast(precision: str, device: Union[str, torch.device]) -> contextlib.Abs
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
 
 
+def autocast_dtype(device_type: str) -> torch.dtype:
+    """The dtype autocast is running the network in on ``device_type`` right now (e.g. torch.bfloat16)."""
+    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
+        return torch.get_autocast_dtype(device_type)
+    return torch.get_autocast_cpu_dtype() if device_type == "cpu" else torch.get_autocast_gpu_dtype()
+
+
 def memory_format(precision: str, device: Union[str, torch.device]) -> torch.memory_format:
     """The layout the network and image should use: channels-last where it was measured to be faster.
 
@@ -122,8 +129,8 @@ def _rows(features: torch.Tensor, channels_last: bool) -> torch.Tensor:
 class _Fp32Gram(torch.autograd.Function):
     """G = F F^T / n in float32; saves only F itself (which the network keeps anyway), not a float32 copy.
 
-    Forward and backward convert F to float32 one chunk of positions at a time, so the temporaries stay
-    small (~8 MB) however large the image.
+    The forward converts F to float32 one chunk of positions at a time, so the temporaries stay small
+    (~8 MB) however large the image; the backward of bf16/fp16 features is computed in their precision.
     """
 
     @staticmethod
@@ -156,6 +163,16 @@ class _Fp32Gram(torch.autograd.Function):
             sym = sym / ctx.divisor
         channels_last, positions, step = _position_chunks(features, ctx.chunk_elements)
         rows = _rows(features, channels_last)
+        if features.dtype in (torch.bfloat16, torch.float16):
+            # The gradient of bf16 features is bf16 whatever we do; computing it from bf16 operands (fp32
+            # accumulation inside the matmul) is the approximation the rest of the network's backward makes,
+            # and 5-10x faster on a CPU than converting the features back to float32.
+            low = sym.to(features.dtype)
+            with torch.autocast(device_type=features.device.type, enabled=False):
+                if channels_last:
+                    b, c, h, w = features.shape
+                    return torch.bmm(rows, low).view(b, h, w, c).permute(0, 3, 1, 2), None, None
+                return torch.bmm(low, rows).view(features.shape), None, None
         grad = torch.empty_like(features)  # same dtype and memory layout as the features
         grad_rows = _rows(grad, channels_last)
         with torch.autocast(device_type=features.device.type, enabled=False):

@@ -117,8 +117,13 @@ def test_fp32_gram_matches_gram_matrix_and_its_gradient(dtype, channels_last, no
     (got * weight).sum().backward()
     (want * weight).sum().backward()
     assert a.grad.dtype == dtype and a.grad.shape == feats.shape
-    tol = 1e-5 if dtype == torch.float32 else 2e-2
-    torch.testing.assert_close(a.grad.float(), b.grad.float(), rtol=tol, atol=tol)
+    if dtype == torch.float32:
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-5)
+    else:  # bf16 features get a bf16 gradient, computed from bf16 operands: bf16-sized errors (2^-8)
+        scale = b.grad.float().abs().max()
+        assert (a.grad.float() - b.grad.float()).abs().max() <= 2 ** -6 * scale
+        cosine = torch.nn.functional.cosine_similarity(a.grad.float().flatten(), b.grad.float().flatten(), dim=0)
+        assert cosine > 0.999
 
 
 def test_fp32_gram_backward_by_hand():
