@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 
 from .gram import gram_matrix
 from .layers import STYLE_LAYERS, VGG19_LAYERS, receptive_field
@@ -85,7 +84,7 @@ def _todo(what: str) -> _Verdict:
 def _call(fn: Any, what: str, *args: Any) -> Any:
     """Call the student's function; a stub, an exception or None become kind verdicts."""
     if fn is None:
-        raise _todo(f"define your function and pass it to the check")
+        raise _todo("define your function and pass it to the check")
     if not callable(fn):
         raise _wrong(f"expected a function, got {type(fn).__name__}. Pass the function itself, without calling "
                      "it (check(my_fn), not check(my_fn(...))).")
