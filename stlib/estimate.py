@@ -1,0 +1,236 @@
+"""How long a ``stylize`` run will take and how much memory it needs, before you start it.
+
+The model is simple and says so: the cost of one optimisation step grows with the number of pixels,
+``seconds_per_step = overhead + seconds_per_pixel * pixels``, measured once per process by timing a few
+tiny steps on this machine (``calibrate``); the memory of a step is ``bytes_per_pixel * pixels`` on top of
+the runtime and the network, plus the optimiser's state. Expect +-30 % on a quiet machine, more when
+other programs share the processor.
+
+    >>> stlib.estimate(512).message
+    '≈ 1.9 min and ≈ 1.4 GB on cpu (bf16)'
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+
+from .layers import CONTENT_LAYERS, STYLE_LAYERS
+from .model import VGG19Features, resolve_device
+from .precision import autocast, memory_format, resolve_precision
+
+#: Peak bytes per image pixel of one forward+backward step above the runtime, on a CPU (activations,
+#: gradients, Gram temporaries; L-BFGS state excluded). Measured with benchmarks/run.py as the growth of
+#: peak RSS between 512 and 1024 px (see benchmarks/RESULTS.md); on CUDA ``calibrate`` measures it.
+CPU_BYTES_PER_PIXEL = {"fp32": 2000.0, "bf16": 1300.0, "fp16": 1300.0}
+#: Image-sized float32 vectors an optimiser keeps (the image, its gradient, the best image so far, ...).
+LBFGS_VECTORS = 8
+ADAM_VECTORS = 6
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One machine's measured costs for one device and precision (what ``calibrate`` returns)."""
+
+    device: str
+    precision: str
+    overhead_s: float
+    seconds_per_pixel: float
+    bytes_per_pixel: float
+    base_bytes: int
+
+    def seconds_per_step(self, pixels: int) -> float:
+        """Predicted wall time of one optimisation step on an image of ``pixels`` pixels."""
+        return self.overhead_s + self.seconds_per_pixel * pixels
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A prediction for one ``stylize`` run: time, peak memory, whether it fits, and one sentence saying so."""
+
+    seconds: float
+    seconds_per_step: float
+    peak_bytes: int
+    fits: bool
+    message: str
+    device: str
+    precision: str
+    sizes: Tuple[int, ...]
+    steps: Tuple[int, ...]
+    available_bytes: int
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _rss_bytes() -> int:
+    """Resident memory of this process now (0 where /proc is missing)."""
+    try:
+        match = re.search(r"VmRSS:\s+(\d+)\s+kB", Path("/proc/self/status").read_text())
+    except OSError:
+        return 0
+    return int(match.group(1)) * 1024 if match else 0
+
+
+def _read_int(path: str) -> Optional[int]:
+    try:
+        text = Path(path).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def available_bytes(device: Union[str, torch.device] = "auto") -> int:
+    """Memory a new run could still use on ``device``: free GPU memory, or free RAM (cgroup limit included)."""
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        return int(free)
+    candidates: List[int] = []
+    try:
+        match = re.search(r"MemAvailable:\s+(\d+)\s+kB", Path("/proc/meminfo").read_text())
+        if match:
+            candidates.append(int(match.group(1)) * 1024)
+    except OSError:
+        pass
+    limit, used = _read_int("/sys/fs/cgroup/memory.max"), _read_int("/sys/fs/cgroup/memory.current")
+    if limit is not None and used is not None:
+        candidates.append(max(limit - used, 0))
+    if not candidates and hasattr(os, "sysconf"):
+        try:
+            candidates.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError):
+            pass
+    return min(candidates) if candidates else 0
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+@functools.lru_cache(maxsize=None)
+def calibrate(device: str = "auto", precision: str = "auto", sizes: Tuple[int, int] = (0, 0),
+              repeats: int = 3) -> Calibration:
+    """Time a few tiny optimisation steps on this machine (once per process; the result is cached).
+
+    Two image sizes give the fixed cost of a step and its cost per pixel (defaults: 96 and 160 px on a
+    CPU, 256 and 512 px on a GPU); the fastest of ``repeats`` timings counts. On CUDA the peak allocated
+    memory per pixel is measured too; on a CPU it comes from ``CPU_BYTES_PER_PIXEL``.
+    """
+    from .stylize import compute_targets, objective  # local: stylize imports nothing from here
+
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    small, large = sizes if sizes != (0, 0) else ((256, 512) if dev.type == "cuda" else (96, 160))
+    fmt = memory_format(prec, dev)
+    model = VGG19Features().eval().requires_grad_(False).to(dev).to(memory_format=fmt)
+    base = _rss_bytes() if dev.type != "cuda" else torch.cuda.memory_allocated(dev)
+    layers = {name: 1.0 for name in STYLE_LAYERS}
+    content = {name: 1.0 for name in CONTENT_LAYERS}
+    gen = torch.Generator().manual_seed(0)
+
+    def one_step(image: torch.Tensor, targets: dict) -> None:
+        x = image.clone().requires_grad_(True)
+        with autocast(prec, dev):
+            terms = objective(model, x.contiguous(memory_format=fmt), targets, content, layers, 1.0, 1.0, 1.0)
+        terms["total"].backward()
+        _sync(dev)
+
+    timings, peaks = [], []
+    for side in (small, large):
+        image = torch.rand(1, 3, side, side, generator=gen).to(dev)
+        with autocast(prec, dev):
+            targets = compute_targets(model, image, [image.flip(-1)], content, layers, [1.0])
+        one_step(image, targets)  # warm-up: kernels, caches, allocator
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        best = math.inf
+        for _ in range(max(1, repeats)):
+            t0 = time.perf_counter()
+            one_step(image, targets)
+            best = min(best, time.perf_counter() - t0)
+        timings.append(best)
+        if dev.type == "cuda":
+            peaks.append(torch.cuda.max_memory_allocated(dev) - base)
+    px_small, px_large = small * small, large * large
+    per_pixel = max((timings[1] - timings[0]) / (px_large - px_small), 0.5 * timings[1] / px_large)
+    overhead = max(timings[1] - per_pixel * px_large, 0.0)
+    if dev.type == "cuda":
+        bytes_per_pixel = max((peaks[1] - peaks[0]) / (px_large - px_small), peaks[1] / px_large)
+    else:
+        bytes_per_pixel = CPU_BYTES_PER_PIXEL[prec]
+    return Calibration(str(dev), prec, overhead, per_pixel, bytes_per_pixel, int(base))
+
+
+def _human_time(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.1f} min" if seconds < 600 else f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _human_bytes(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
+
+def estimate(
+    size: Union[int, Tuple[int, int]],
+    device: Union[str, torch.device] = "auto",
+    steps: Union[int, Sequence[int]] = 300,
+    precision: str = "auto",
+    scales: Union[str, int, Sequence[float], None] = None,
+    optimizer: str = "lbfgs",
+    calibration: Optional[Calibration] = None,
+    available: Optional[int] = None,
+) -> Estimate:
+    """Predict the wall time and peak memory of ``stylize(..., size=size, steps=steps, scales=scales)``.
+
+    ``size`` is the long edge (a square image is assumed: the worst case) or ``(height, width)``.
+    ``steps`` and ``scales`` mean what they mean for ``stylize``. ``calibration`` defaults to
+    ``calibrate(device, precision)`` (a second or two, once per process); ``available`` to the memory
+    this machine has free. ``.fits`` is False when the peak would not fit; ``.message`` says it in words.
+    """
+    from .stylize import LBFGS_HISTORY, scale_plan  # local: stylize imports nothing from here
+
+    if optimizer not in ("lbfgs", "adam"):
+        raise ValueError(f"optimizer must be 'lbfgs' or 'adam', not {optimizer!r}")
+    if isinstance(size, (tuple, list)):
+        height, width = (int(v) for v in size)
+        long_edge = max(height, width)
+    else:
+        height = width = long_edge = int(size)
+    if min(height, width) < 1:
+        raise ValueError(f"size must be a positive number of pixels, got {size}")
+    cal = calibration if calibration is not None else calibrate(str(device), precision)
+    plan = scale_plan(long_edge, scales, steps)
+    aspect = height * width / (long_edge * long_edge)
+    seconds = 0.0
+    for side, n in plan:
+        pixels = side * side * aspect
+        seconds += (n + 1) * cal.seconds_per_step(pixels)  # +1: computing the targets costs about one step
+    final_pixels = plan[-1][0] ** 2 * aspect
+    vectors = LBFGS_VECTORS + 2 * LBFGS_HISTORY if optimizer == "lbfgs" else ADAM_VECTORS
+    peak = cal.base_bytes + final_pixels * (cal.bytes_per_pixel + vectors * 3 * 4)
+    free = available_bytes(cal.device) if available is None else int(available)
+    already = _rss_bytes() if not cal.device.startswith("cuda") else 0
+    fits = peak - min(already, cal.base_bytes) <= free
+    per_step = cal.seconds_per_step(final_pixels)
+    when = "< 1 s" if seconds < 1 else f"≈ {_human_time(seconds)}"
+    message = f"{when} and ≈ {_human_bytes(peak)} on {cal.device} ({cal.precision})"
+    if not fits:
+        message += f" - more than the {_human_bytes(free)} free: use a smaller size"
+    return Estimate(
+        seconds=seconds, seconds_per_step=per_step, peak_bytes=int(peak), fits=fits, message=message,
+        device=cal.device, precision=cal.precision, sizes=tuple(s for s, _ in plan), steps=tuple(n for _, n in plan),
+        available_bytes=free,
+    )

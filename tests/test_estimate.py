@@ -1,0 +1,109 @@
+"""stlib.estimate: time and memory predictions from a calibration (no timing assertions anywhere)."""
+
+import re
+
+import pytest
+
+import stlib
+from stlib.estimate import Calibration, Estimate, calibrate, estimate
+from stlib.stylize import LBFGS_HISTORY, scale_plan
+
+#: A made-up machine: 5 ms per step plus 1 us per pixel; 1000 bytes per pixel; 800 MB of runtime.
+CAL = Calibration(device="cpu", precision="bf16", overhead_s=0.005, seconds_per_pixel=1e-6,
+                  bytes_per_pixel=1000.0, base_bytes=800_000_000)
+PLENTY = 10**12
+
+
+def est(size, **kwargs):
+    kwargs.setdefault("calibration", CAL)
+    kwargs.setdefault("available", PLENTY)
+    return estimate(size, **kwargs)
+
+
+def test_time_follows_the_cost_model_by_hand():
+    e = est(100, steps=10)
+    # 10 steps + ~1 step for the targets, each 0.005 s + 100*100 px * 1e-6 s
+    assert e.seconds == pytest.approx(11 * (0.005 + 0.01))
+    assert e.seconds_per_step == pytest.approx(0.015)
+    assert e.sizes == (100,) and e.steps == (10,)
+
+
+def test_memory_follows_the_model_by_hand():
+    e = est(100, steps=10)
+    per_pixel = 1000 + (8 + 2 * LBFGS_HISTORY) * 3 * 4  # activations + L-BFGS's image-sized vectors
+    assert e.peak_bytes == 800_000_000 + 100 * 100 * per_pixel
+    adam = est(100, steps=10, optimizer="adam")
+    assert adam.peak_bytes < e.peak_bytes
+
+
+def test_monotone_in_size_and_steps():
+    sizes = [64, 128, 256, 512, 1024, 2048]
+    seconds = [est(s).seconds for s in sizes]
+    peaks = [est(s).peak_bytes for s in sizes]
+    assert seconds == sorted(seconds) and len(set(seconds)) == len(seconds)
+    assert peaks == sorted(peaks) and len(set(peaks)) == len(peaks)
+    by_steps = [est(256, steps=n).seconds for n in (1, 10, 100, 300)]
+    assert by_steps == sorted(by_steps) and len(set(by_steps)) == 4
+
+
+def test_memory_grows_about_quadratically_with_size():
+    extra = {s: est(s).peak_bytes - CAL.base_bytes for s in (512, 1024, 2048)}
+    assert extra[1024] / extra[512] == pytest.approx(4, rel=0.01)
+    assert extra[2048] / extra[1024] == pytest.approx(4, rel=0.01)
+
+
+def test_multi_scale_costs_less_than_all_steps_at_full_size():
+    single = est(1024, steps=300)
+    multi = est(1024, steps=300, scales="auto")
+    assert multi.sizes == tuple(s for s, _ in scale_plan(1024, "auto", 300)) and multi.sizes[-1] == 1024
+    assert sum(multi.steps) == 300
+    assert multi.seconds < 0.5 * single.seconds
+    assert multi.peak_bytes == single.peak_bytes  # the largest scale sets the peak
+
+
+def test_message_mentions_time_memory_device_and_precision():
+    e = est(512, steps=300)
+    assert isinstance(e, Estimate) and str(e) == e.message
+    assert re.search(r"≈ [\d.]+ (s|min|h)\b", e.message), e.message
+    assert re.search(r"≈ [\d.]+ (MB|GB)\b", e.message), e.message
+    assert "cpu" in e.message and "bf16" in e.message
+    assert est(8, steps=1).message.startswith("< 1 s and ≈ ")
+    assert est(1000, steps=9).message.startswith("≈ 10 s and")  # 10 x (0.005 + 1.0) s
+    assert est(2000, steps=29).message.startswith("≈ 2.0 min and")  # 30 x (0.005 + 4.0) s
+    assert "h" in est(4096, steps=3000).message.split(" and ")[0]
+
+
+def test_too_large_does_not_fit_and_says_so():
+    e = est(100_000, available=16 * 10**9)
+    assert not e.fits
+    assert "more than" in e.message and "16.0 GB" in e.message and "smaller size" in e.message
+    assert est(256, available=16 * 10**9).fits
+
+
+def test_rectangular_sizes_use_their_pixels():
+    square = est(400)
+    wide = est((200, 400))
+    assert wide.peak_bytes - CAL.base_bytes == pytest.approx((square.peak_bytes - CAL.base_bytes) / 2, rel=1e-6)
+
+
+def test_bad_arguments_are_clear():
+    with pytest.raises(ValueError, match="optimizer"):
+        est(64, optimizer="sgd")
+    with pytest.raises(ValueError, match="positive"):
+        est(0)
+    with pytest.raises(ValueError, match="scales"):
+        est(512, scales="fast")
+
+
+def test_calibration_on_this_machine_is_cached_and_sane():
+    cal = calibrate("cpu", "fp32", sizes=(32, 48), repeats=1)
+    assert cal is calibrate("cpu", "fp32", sizes=(32, 48), repeats=1)  # measured once per process
+    assert cal.device == "cpu" and cal.precision == "fp32"
+    assert cal.seconds_per_pixel > 0 and cal.overhead_s >= 0 and cal.bytes_per_pixel > 0
+    assert cal.base_bytes > 0
+    e = estimate(256, device="cpu", steps=10, precision="fp32", calibration=cal)
+    assert e.seconds > 0 and e.peak_bytes > cal.base_bytes and e.precision == "fp32"
+
+
+def test_reexported():
+    assert stlib.estimate is estimate and stlib.Estimate is Estimate
