@@ -254,7 +254,7 @@ def stylize(
     init: Union[str, torch.Tensor] = "content",
     size: Optional[int] = None,
     device: Union[str, torch.device] = "auto",
-    precision: str = "fp32",
+    precision: str = "auto",
     seed: int = 0,
     callback: Optional[Callable[[StepInfo], Optional[bool]]] = None,
     every: int = 10,
@@ -291,7 +291,8 @@ def stylize(
     ``steps`` per scale (an int, or one count per scale); or "auto" (``scale_plan``): above 384 px, octaves
     down to ~128 px with ``steps`` split evenly over them - a 512 px result for ~45 % of the time of 512 px
     from scratch, within a few % of its objective.
-    ``precision``: "fp32", "bf16", "fp16" (GPU, with loss scaling) or "auto" (``stlib.precision``); only
+    ``precision``: "auto" (default: bf16 on CPUs with AMX/AVX-512-BF16 and on Ampere+ GPUs, fp16 on older
+    tensor-core GPUs, else fp32; ``stlib.precision``), "fp32", "bf16" or "fp16" (GPU, loss scaling); only
     the network runs reduced, losses stay fp32. ``fp32_finish``: with "auto", run the last N steps in fp32
     (default 0: at 256 px a bf16 step lowered the fp32-evaluated objective as much as an fp32 step, at
     a third of the time, so finishing in fp32 only costs time; see benchmarks/README.md).

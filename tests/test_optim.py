@@ -34,7 +34,7 @@ def _run(make_opt, loss_fn, steps, clamp=False):
         return loss
 
     for _ in range(steps):
-        losses.append(float(opt.step(closure)))
+        losses.append(float(opt.step(closure).detach()))
         if clamp:
             with torch.no_grad():
                 x.clamp_(0, 1)

@@ -21,6 +21,7 @@ def run(vgg, tiny_pair):
 
     def _run(**kwargs):
         kwargs.setdefault("steps", 4)
+        kwargs.setdefault("precision", "fp32")  # exact comparisons below; bf16 runs: tests/test_precision.py
         kwargs.setdefault("size", 64)
         kwargs.setdefault("progress", False)
         kwargs.setdefault("content", content)
