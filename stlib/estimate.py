@@ -27,10 +27,13 @@ from .layers import CONTENT_LAYERS, STYLE_LAYERS
 from .model import VGG19Features, resolve_device
 from .precision import autocast, memory_format, resolve_precision
 
-#: Peak bytes per image pixel of one forward+backward step above the runtime, on a CPU (activations,
-#: gradients, Gram temporaries; L-BFGS state excluded). Measured with benchmarks/run.py as the growth of
-#: peak RSS between 512 and 1024 px (see benchmarks/RESULTS.md); on CUDA ``calibrate`` measures it.
-CPU_BYTES_PER_PIXEL = {"fp32": 2000.0, "bf16": 1300.0, "fp16": 1300.0}
+#: Peak bytes per image pixel of one step on a CPU (activations, gradients, Gram temporaries, allocator
+#: slack; the optimiser's vectors are added separately): the growth of a stylize run's peak RSS from 512 to
+#: 1024 px, minus the L-BFGS vectors (benchmarks/README.md). On CUDA ``calibrate`` measures it.
+CPU_BYTES_PER_PIXEL = {"fp32": 1960.0, "bf16": 1150.0, "fp16": 1150.0}
+#: What a stylize run holds on a CPU beyond the calibration's resident memory whatever the size (weights in
+#: the run's layout, images, allocator retention): peak RSS at 512 and 1024 px minus the per-pixel parts.
+CPU_RUN_OVERHEAD_BYTES = 300e6
 #: Image-sized float32 vectors an optimiser keeps (the image, its gradient, the best image so far, ...).
 LBFGS_VECTORS = 8
 ADAM_VECTORS = 6
@@ -220,7 +223,8 @@ def estimate(
         seconds += (n + 1) * cal.seconds_per_step(pixels)  # +1: computing the targets costs about one step
     final_pixels = plan[-1][0] ** 2 * aspect
     vectors = LBFGS_VECTORS + 2 * LBFGS_HISTORY if optimizer == "lbfgs" else ADAM_VECTORS
-    peak = cal.base_bytes + final_pixels * (cal.bytes_per_pixel + vectors * 3 * 4)
+    overhead = 0 if cal.device.startswith("cuda") else CPU_RUN_OVERHEAD_BYTES
+    peak = cal.base_bytes + overhead + final_pixels * (cal.bytes_per_pixel + vectors * 3 * 4)
     free = available_bytes(cal.device) if available is None else int(available)
     already = _rss_bytes() if not cal.device.startswith("cuda") else 0
     fits = peak - min(already, cal.base_bytes) <= free
