@@ -1,0 +1,513 @@
+"""stlib's benchmark: the tutorial-style baseline against stlib (fp32 and precision="auto"), side by side.
+
+    make bench                                      # = .venv/bin/python benchmarks/run.py   (~15 min on 2 cores)
+    .venv/bin/python benchmarks/run.py --quick      # a ~3 min smoke run at small sizes
+    bash benchmarks/gpu.sh                          # the GPU suite on a CUDA machine
+
+Measures, in one process (children for peak memory): ms per iteration (one closure evaluation:
+forward, losses, backward, optimiser update) at 128/256/512 px, interleaved so that a busy machine
+slows every contestant alike; the time stlib needs to reach the objective the baseline ends with
+after 300 closure evaluations (every image scored by the same float32 objective); peak memory of a
+512 px run and of a few 2048 px steps (4096 px on a GPU); the estimate's predictions next to the
+measurements. Writes benchmarks/RESULTS.md and benchmarks/objective_vs_time.png (raw numbers in
+benchmarks/out/results.json). Not part of the test-suite.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Idle OpenMP threads sleep instead of spinning: on a shared machine spinning threads are several times
+# slower (and unfair to whichever contestant runs while another job holds a core). Must precede torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import re  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple  # noqa: E402
+
+import torch  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))  # stlib from this checkout, installed or not (e.g. on a bare GPU machine)
+
+import baseline_tutorial as tutorial  # noqa: E402
+
+import stlib  # noqa: E402
+from stlib.presets import preset_for  # noqa: E402
+from stlib.stylize import compute_targets, objective  # noqa: E402
+
+CONTENT, STYLE = "astronaut", "swirls"
+
+
+# ------------------------------------------------------------------------------------------ machine
+def _proc(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages (how busy the machine is)."""
+    return " ".join(_proc("/proc/loadavg").split()[:3]) or "n/a"
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory (VmHWM) in bytes."""
+    match = re.search(r"VmHWM:\s+(\d+)\s+kB", _proc("/proc/self/status"))
+    return int(match.group(1)) * 1024 if match else 0
+
+
+def machine_info(device: torch.device) -> Dict[str, Any]:
+    """CPU model, cores, memory, torch version, GPU, thread settings, date and the load right now."""
+    cpu = re.search(r"model name\s*:\s*(.+)", _proc("/proc/cpuinfo"))
+    mem = re.search(r"MemTotal:\s+(\d+)", _proc("/proc/meminfo"))
+    info = {
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "cpu": cpu.group(1).strip() if cpu else platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "memory_gb": round(int(mem.group(1)) / 2**20, 1) if mem else None,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+        "fast_bf16_cpu": stlib.precision.cpu_has_fast_bf16(),
+        "device": str(device),
+        "load_at_start": load_average(),
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info["gpu"] = f"{props.name} ({props.total_memory / 2**30:.0f} GiB, compute {props.major}.{props.minor})"
+    return info
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ---------------------------------------------------------------------------------------- contestants
+class Bench:
+    """The shared set-up: one stlib model, the same weights in torchvision's layout, images, preset."""
+
+    def __init__(self, device: torch.device, weights: str) -> None:
+        self.device = device
+        self.model = stlib.load_vgg19(weights, device=device)
+        self._features: Optional[torch.nn.Sequential] = None
+        self.preset = preset_for(self.model.weights_source)
+        self.content_full = stlib.load_image(CONTENT)
+        self.style_full = stlib.load_image(STYLE)
+
+    @property
+    def features(self) -> torch.nn.Sequential:
+        """torchvision's vgg19().features with stlib's weights (built on first use: it imports torchvision)."""
+        if self._features is None:
+            self._features = tutorial.torchvision_features(self.model.cpu()).to(self.device)
+            self.model.to(self.device)
+        return self._features
+
+    def images(self, size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        return (stlib.resize(self.content_full, size).to(self.device),
+                stlib.resize(self.style_full, size).to(self.device))
+
+    def baseline(self, size: int, evals: int, on_eval: Optional[Callable] = None) -> Tuple[torch.Tensor, Dict]:
+        """The tutorial loop for ``evals`` closure evaluations; returns (final image, timings)."""
+        c, s = self.images(size)
+        p = self.preset
+        return tutorial.run_style_transfer(self.features, c, s, p.content_layers, p.style_layers, p.content_weight,
+                                           p.style_weight, p.tv_weight, evals, on_eval)
+
+    def stlib(self, size: int, steps: Any, precision: str, **kwargs: Any) -> "stlib.StylizeResult":
+        c, s = self.images(size)
+        kwargs.setdefault("rtol", 0.0)  # a benchmark runs every step it was asked for
+        return stlib.stylize(c, s, size=size, steps=steps, precision=precision, model=self.model,
+                             progress=False, **kwargs)
+
+    def scorer(self, size: int) -> Callable[[torch.Tensor], float]:
+        """The float32 objective (same formula and targets for everyone) of an image at ``size``."""
+        c, s = self.images(size)
+        p = self.preset
+        self.model.to(memory_format=torch.contiguous_format)
+        with torch.no_grad():
+            targets = compute_targets(self.model, c, [s], p.content_layers, p.style_layers, [1.0])
+
+        def score(image: torch.Tensor) -> float:
+            self.model.to(memory_format=torch.contiguous_format)
+            with torch.no_grad():
+                terms = objective(self.model, image.to(self.device).clamp(0, 1), targets, p.content_layers,
+                                  p.style_layers, p.content_weight, p.style_weight, p.tv_weight)
+            return float(terms["total"])
+
+        return score
+
+
+def _diffs(times: Sequence[float]) -> List[float]:
+    return [b - a for a, b in zip(times, times[1:])]
+
+
+def per_iteration(bench: Bench, size: int, evals: int, rounds: int) -> Dict[str, Any]:
+    """Median ms per closure evaluation of baseline / stlib fp32 / stlib auto, interleaved round by round."""
+    samples: Dict[str, List[float]] = {"baseline": [], "stlib fp32": [], "stlib auto": []}
+    for _ in range(rounds):
+        times: List[float] = []
+        bench.baseline(size, evals + 1, lambda n, t, img: times.append(t))
+        samples["baseline"] += _diffs(times)
+        for name, precision in (("stlib fp32", "fp32"), ("stlib auto", "auto")):
+            result = bench.stlib(size, evals + 1, precision)
+            samples[name] += _diffs([h["time"] for h in result.history])  # drops step 1 (targets, warm-up)
+            if name == "stlib auto":
+                resolved = result.precision
+    out = {name: 1000 * statistics.median(v) for name, v in samples.items()}
+    out["auto precision"] = resolved
+    out["samples"] = {name: len(v) for name, v in samples.items()}
+    return out
+
+
+def time_to_objective(bench: Bench, size: int, evals: int) -> Dict[str, Any]:
+    """Objective-vs-seconds curves; the baseline's final objective after ``evals`` closure evaluations; when
+    each stlib variant first reaches it."""
+    score = bench.scorer(size)
+    every = max(1, evals // 60)
+    curves: Dict[str, List[Tuple[float, float]]] = {}
+    snaps: List[Tuple[float, torch.Tensor]] = []
+
+    def keep(n: int, t: float, img: torch.Tensor) -> None:
+        if n % every == 0 or n == evals:
+            snaps.append((t, img.detach().cpu().clone()))
+
+    load_before = load_average()
+    final, timing = bench.baseline(size, evals, keep)
+    curves["baseline"] = [(timing["setup"] + t, score(img)) for t, img in snaps]
+    target = score(final)
+    base_seconds = timing["setup"] + timing["optimise"]
+    curves["baseline"].append((base_seconds, target))
+    out: Dict[str, Any] = {"size": size, "evals": evals, "baseline_final": target, "baseline_seconds": base_seconds,
+                           "baseline_best_seen": min(v for _, v in curves["baseline"]), "load_before": load_before}
+    for name, precision in (("stlib auto", "auto"), ("stlib fp32", "fp32")):
+        snaps = []
+        result = bench.stlib(size, evals, precision, every=1 if precision == "auto" else every,
+                             callback=lambda info: snaps.append((info.elapsed, info.image)))
+        curve = [(t, score(img)) for t, img in snaps]
+        curves[name] = curve
+        reached = next((t for t, v in curve if v <= target), None)
+        out[name] = {
+            "seconds_total": result.elapsed, "returned_objective": score(result.image), "reached_at_s": reached,
+            "ratio": (reached / base_seconds) if reached is not None else None, "precision": result.precision,
+            "best_seen": min(v for _, v in curve),
+            "reached_best_at_s": next((t for t, v in curve if v <= out["baseline_best_seen"]), None),
+        }
+    out["curves"] = curves
+    out["load_after"] = load_average()
+    return out
+
+
+# ------------------------------------------------------------------------------------- memory children
+def child_main(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """Runs in a fresh process: one run, then its peak memory. ``spec``: impl, size, steps, precision, device."""
+    torch.set_num_threads(int(spec["threads"]))
+    device = stlib.resolve_device(spec["device"])
+    bench = Bench(device, spec["weights"])
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t0 = time.perf_counter()
+    out: Dict[str, Any] = dict(spec)
+    try:
+        if spec["impl"] == "baseline":
+            _, timing = bench.baseline(spec["size"], spec["steps"])
+            out["seconds_per_step"] = timing["optimise"] / max(timing["evaluations"], 1)
+        else:
+            result = bench.stlib(spec["size"], spec["steps"], spec["precision"], scales=spec.get("scales"))
+            out["seconds_per_step"] = result.seconds_per_step
+            out["sizes"] = result.settings["sizes"]
+            out["precision_used"] = result.precision
+        _sync(device)
+        out["ok"] = True
+    except (MemoryError, RuntimeError) as err:  # torch.cuda.OutOfMemoryError is a RuntimeError
+        out["ok"], out["error"] = False, " ".join(str(err).split())[:200]
+    out["seconds"] = time.perf_counter() - t0
+    out["peak_rss"] = peak_rss_bytes()
+    if device.type == "cuda":
+        out["peak_gpu"] = torch.cuda.max_memory_allocated(device)
+    return out
+
+
+def run_child(spec: Dict[str, Any], timeout: float) -> Dict[str, Any]:
+    """``child_main(spec)`` in a fresh interpreter (so peak memory is this run's alone)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**spec, "ok": False, "error": f"timed out after {timeout:.0f} s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {**spec, "ok": False, "error": f"exit {proc.returncode}: {tail[0][:200]}"}
+    return json.loads(lines[-1])
+
+
+# ----------------------------------------------------------------------------------------------- report
+def _gb(n: Optional[float]) -> str:
+    return "n/a" if n is None else f"{n / 1e9:.2f} GB"
+
+
+def plot(curves: Dict[str, List[Tuple[float, float]]], target: float, size: int, path: Path) -> None:
+    """Objective (log scale) against wall-clock seconds for every contestant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+    styles = {"baseline": ("tab:gray", "tutorial baseline (fp32, L-BFGS max_iter=20)"),
+              "stlib fp32": ("tab:blue", "stlib fp32"), "stlib auto": ("tab:orange", "stlib precision='auto'")}
+    for name, curve in curves.items():
+        if not curve:
+            continue
+        colour, label = styles.get(name, (None, name))
+        ts, vs = zip(*curve)
+        best = [min(vs[: i + 1]) for i in range(len(vs))]
+        ax.plot(ts, vs, color=colour, alpha=0.25, linewidth=0.8)
+        ax.plot(ts, best, color=colour, linewidth=2, label=f"{label} (best so far)")
+    ax.axhline(target, color="black", linestyle="--", linewidth=1, label="baseline's objective after 300 evaluations")
+    ax.set_yscale("log")
+    finite = [v for c in curves.values() for _, v in c if math.isfinite(v)]
+    if finite:
+        ax.set_ylim(min(finite) * 0.9, min(max(finite), 20 * target) * 1.1)
+    ax.set_xlabel("wall-clock seconds (setup included, weights loading excluded)")
+    ax.set_ylabel("objective, float32 (lower is better)")
+    ax.set_title(f"Objective vs time at {size} px: faint = every evaluation, bold = best so far")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_results(res: Dict[str, Any], path: Path, plot_name: str) -> None:
+    """RESULTS.md: machine, per-iteration table, time to objective, memory, targets met or not."""
+    info = res["machine"]
+    lines = [
+        "# stlib benchmark results",
+        "",
+        f"Generated by `benchmarks/run.py{' --quick' if res['quick'] else ''}` on {info['date']}.",
+        "",
+        "| machine | |",
+        "|---|---|",
+        f"| CPU | {info['cpu']} ({info['cores']} cores{', AMX/AVX-512-BF16' if info['fast_bf16_cpu'] else ''}) |",
+        f"| memory | {info['memory_gb']} GB |",
+    ]
+    if "gpu" in info:
+        lines.append(f"| GPU | {info['gpu']} |")
+    lines += [
+        f"| torch | {info['torch']} (Python {info['python']}), {info['threads']} threads, "
+        f"OMP_WAIT_POLICY={info['omp_wait_policy'] or 'unset'} |",
+        f"| device | {info['device']} |",
+        f"| load average at start (1/5/15 min) | {info['load_at_start']} |",
+        f"| load average at end | {res.get('load_at_end', 'n/a')} |",
+        f"| weights | {res['weights_source']} (preset {res['preset']}) |",
+        "",
+    ]
+    if res.get("note"):
+        lines += [f"**Note:** {res['note']}", ""]
+    lines += [
+        "## Milliseconds per iteration (one closure evaluation: forward, losses, backward, optimiser update)",
+        "",
+        "Median over interleaved rounds (baseline, stlib fp32, stlib auto, repeat), so that other jobs on the "
+        "machine slow all three alike.",
+        "",
+        "| size | baseline | stlib fp32 | stlib auto | auto = | speed-up auto vs baseline | estimate (auto) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in res["per_iteration"]:
+        est = row.get("estimate_ms")
+        lines.append(
+            f"| {row['size']} px | {row['baseline']:.0f} ms | {row['stlib fp32']:.0f} ms | {row['stlib auto']:.0f} ms "
+            f"| {row['auto precision']} | **{row['baseline'] / row['stlib auto']:.2f}x** "
+            f"| {'' if est is None else f'{est:.0f} ms'} |")
+    t = res["time_to_objective"]
+    lines += [
+        "",
+        f"## Time to the baseline's objective at {t['size']} px",
+        "",
+        f"The baseline ran {t['evals']} closure evaluations (L-BFGS defaults, {t['evals'] // 20} `.step` calls) in "
+        f"{t['baseline_seconds']:.1f} s and ended at objective **{t['baseline_final']:.5g}** (its best image on the way "
+        f"scored {t['baseline_best_seen']:.5g}; the tutorial returns the last one). Every image is scored by the same "
+        "float32 objective; stlib is credited when an iterate first scores at or below the target.",
+        "",
+        "| | reached the baseline's final objective after | ratio to the baseline's time | reached its best-seen after "
+        "| objective of the returned image after the same number of steps | run time |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in ("stlib auto", "stlib fp32"):
+        r = t[name]
+        reached = "not reached" if r["reached_at_s"] is None else f"{r['reached_at_s']:.1f} s"
+        ratio = "n/a" if r["ratio"] is None else f"**{r['ratio']:.2f}**"
+        best = "not reached" if r["reached_best_at_s"] is None else f"{r['reached_best_at_s']:.1f} s"
+        lines.append(f"| {name} ({r['precision']}) | {reached} | {ratio} | {best} | {r['returned_objective']:.5g} "
+                     f"| {r['seconds_total']:.1f} s |")
+    lines += ["", f"Load average before / after this section: {t['load_before']} / {t['load_after']}.", "",
+              f"![objective vs seconds]({plot_name})", "", "## Peak memory", "",
+              "Each run in a fresh process; peak resident memory (VmHWM) on a CPU, peak allocated on a GPU. "
+              "`import torch` alone is part of every figure (see README).", "",
+              "| run | ok | peak RSS | peak GPU allocated | s/step | estimate |", "|---|---|---|---|---|---|"]
+    for m in res["memory"]:
+        label = f"{m['impl']} {m['size']} px, {m['steps']} steps" + (
+            f", {m.get('precision_used', m.get('precision'))}" if m["impl"] == "stlib" else ", fp32")
+        if m.get("sizes") and len(m["sizes"]) > 1:
+            label += f", scales {m['sizes']}"
+        est = m.get("estimate_bytes")
+        lines.append(f"| {label} | {'yes' if m.get('ok') else 'NO: ' + m.get('error', '')} | {_gb(m.get('peak_rss'))} "
+                     f"| {_gb(m.get('peak_gpu')) if 'peak_gpu' in m else ''} "
+                     f"| {m.get('seconds_per_step', float('nan')):.2f} | {_gb(est) if est else ''} |")
+    if res.get("largest_fit"):
+        lines += ["", f"Largest size that ran: {res['largest_fit']} px."]
+    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for target, measured, met in res["targets"]:
+        lines.append(f"| {target} | {measured} | {'yes' if met else '**no**'} |")
+    lines.append("")
+    path.write_text("\n".join(lines))
+
+
+# -------------------------------------------------------------------------------------------------- main
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes and few steps (~3 min)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument("--weights", default=os.environ.get("STLIB_WEIGHTS", "random"),
+                        help="weights for everyone (default: $STLIB_WEIGHTS or random)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    parser.add_argument("--out", default=str(HERE), help="folder for RESULTS.md and the plot")
+    parser.add_argument("--skip-large", action="store_true", help="skip the 2048/4096 px memory runs")
+    parser.add_argument("--note", default="", help="a sentence for RESULTS.md (e.g. other jobs were running)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child_main(json.loads(args.child))), flush=True)
+        return 0
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = stlib.resolve_device(args.device)
+    gpu = device.type == "cuda"
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    raw_dir = HERE / "out"
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    info = machine_info(device)
+    print(f"machine: {info}", flush=True)
+    bench = Bench(device, args.weights)
+    res: Dict[str, Any] = {"machine": info, "quick": args.quick, "weights_source": bench.model.weights_source,
+                           "preset": bench.preset.name, "note": args.note}
+
+    if args.quick:
+        sizes, evals, rounds, tto_size, tto_evals = (64, 128), 4, 2, 128, 60
+    elif gpu:
+        sizes, evals, rounds, tto_size, tto_evals = (256, 512, 1024), 10, 3, 512, 300
+    else:
+        sizes, evals, rounds, tto_size, tto_evals = (128, 256, 512), 6, 2, 256, 300
+    if not args.quick and not gpu:
+        sizes_evals = {128: (8, 3), 256: (6, 2), 512: (3, 2)}
+    else:
+        sizes_evals = {s: (evals, rounds) for s in sizes}
+
+    res["per_iteration"] = []
+    for size in sizes:
+        n, r = sizes_evals[size]
+        row = {"size": size, **per_iteration(bench, size, n, r)}
+        try:
+            row["estimate_ms"] = 1000 * stlib.estimate(size, device=device, steps=1).seconds_per_step
+        except Exception as err:  # the estimate is reported, never allowed to end the benchmark
+            row["estimate_ms"] = None
+            print(f"estimate failed: {err}", flush=True)
+        res["per_iteration"].append(row)
+        print(f"per iteration {size} px: " + ", ".join(
+            f"{k} {v:.0f} ms" for k, v in row.items() if isinstance(v, float)), flush=True)
+
+    print(f"time to objective at {tto_size} px ({tto_evals} evaluations) ...", flush=True)
+    tto = time_to_objective(bench, tto_size, tto_evals)
+    plot_name = "objective_vs_time.png"
+    curves = tto.pop("curves")
+    try:
+        plot(curves, tto["baseline_final"], tto_size, out_dir / plot_name)
+    except ImportError:
+        print("matplotlib is missing: no plot", flush=True)
+    (raw_dir / "curves.json").write_text(json.dumps(curves))
+    res["time_to_objective"] = tto
+    print(json.dumps({k: v for k, v in tto.items()}, default=str), flush=True)
+
+    threads = torch.get_num_threads()
+    base = {"device": str(device), "weights": args.weights, "threads": threads, "precision": "auto"}
+    mem_size = 256 if args.quick else (1024 if gpu else 512)
+    large = [] if (args.skip_large or args.quick) else ([4096, 6144, 8192] if gpu else [2048])
+    specs = [
+        {**base, "impl": "baseline", "size": mem_size, "steps": 20},
+        {**base, "impl": "stlib", "size": mem_size, "steps": 15, "scales": None},
+        {**base, "impl": "stlib", "size": mem_size, "steps": 15, "scales": None, "precision": "fp32"},
+    ] + [{**base, "impl": "stlib", "size": s, "steps": 3, "scales": None} for s in large]
+    res["memory"] = []
+    for spec in specs:
+        print(f"memory: {spec['impl']} {spec['size']} px ...", flush=True)
+        m = run_child(spec, timeout=900)
+        try:
+            est = stlib.estimate(spec["size"], device=device, steps=spec["steps"],
+                                 precision=spec.get("precision", "auto") if spec["impl"] == "stlib" else "fp32")
+            m["estimate_bytes"] = est.peak_bytes if spec["impl"] == "stlib" else None
+        except Exception:
+            m["estimate_bytes"] = None
+        res["memory"].append(m)
+        print(f"  -> {m}", flush=True)
+    fitted = [m["size"] for m in res["memory"] if m["impl"] == "stlib" and m.get("ok")]
+    res["largest_fit"] = max(fitted) if fitted else None
+
+    # Targets of issue 5
+    pi = {row["size"]: row for row in res["per_iteration"]}
+    speed_size = 512 if gpu else 256
+    targets = []
+    if speed_size in pi:
+        sp = pi[speed_size]["baseline"] / pi[speed_size]["stlib auto"]
+        targets.append((f">= 3x the baseline per iteration at {speed_size} px", f"{sp:.2f}x", sp >= 3))
+    auto = tto["stlib auto"]
+    if gpu:
+        ok = auto["reached_at_s"] is not None and auto["reached_at_s"] <= 1.0
+        targets.append((f"baseline's {tto_evals}-evaluation objective at {tto_size} px in <= 1 s",
+                        "not reached" if auto["reached_at_s"] is None else f"{auto['reached_at_s']:.2f} s", ok))
+    else:
+        ratio = auto["ratio"]
+        targets.append((f"time to the baseline's {tto_evals}-evaluation objective <= 1/4 of the baseline's",
+                        "not reached" if ratio is None else f"{ratio:.3f} of the baseline's time",
+                        ratio is not None and ratio <= 0.25))
+    stlib_mem = [m for m in res["memory"] if m["impl"] == "stlib" and m["size"] == mem_size
+                 and m.get("precision") == "auto" and m.get("ok")]
+    if stlib_mem and not gpu and mem_size == 512:
+        peak = stlib_mem[0]["peak_rss"]
+        targets.append(("peak RSS of a 512 px run <= 1.2 GB", _gb(peak), peak <= 1.2e9))
+    for m in res["memory"]:
+        if m["impl"] == "stlib" and m["size"] in (2048, 4096):
+            key = "peak_gpu" if gpu else "peak_rss"
+            limit = 40 * 2**30 if gpu else 24e9
+            targets.append((f"{m['size']} px runs within {'40 GiB' if gpu else '24 GB'}",
+                            f"{'ran' if m.get('ok') else 'failed'}, {_gb(m.get(key))}", bool(m.get("ok")) and
+                            (m.get(key) or 0) <= limit))
+    res["targets"] = targets
+    res["load_at_end"] = load_average()
+    res["total_seconds"] = time.perf_counter() - t_start
+    (raw_dir / "results.json").write_text(json.dumps(res, indent=1, default=str))
+    write_results(res, out_dir / "RESULTS.md", plot_name)
+    print(f"\nwrote {out_dir / 'RESULTS.md'} and {out_dir / plot_name} in {res['total_seconds'] / 60:.1f} min", flush=True)
+    for target, measured, met in targets:
+        print(f"  {'MET ' if met else 'MISS'} {target}: {measured}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
