@@ -156,11 +156,14 @@ def _diffs(times: Sequence[float]) -> List[float]:
 
 
 def per_iteration(bench: Bench, size: int, evals: int, rounds: int) -> Dict[str, Any]:
-    """Median ms per closure evaluation of baseline / stlib fp32 / stlib auto, interleaved round by round."""
+    """Median ms per closure evaluation of baseline / stlib fp32 / stlib auto, interleaved round by round.
+
+    The baseline runs whole ``.step`` calls (20 evaluations each); stlib runs ``evals`` steps per round.
+    """
     samples: Dict[str, List[float]] = {"baseline": [], "stlib fp32": [], "stlib auto": []}
     for _ in range(rounds):
         times: List[float] = []
-        bench.baseline(size, evals + 1, lambda n, t, img: times.append(t))
+        bench.baseline(size, 20, lambda n, t, img: times.append(t))  # one .step
         samples["baseline"] += _diffs(times)
         for name, precision in (("stlib fp32", "fp32"), ("stlib auto", "auto")):
             result = bench.stlib(size, evals + 1, precision)
@@ -217,10 +220,14 @@ def child_main(spec: Dict[str, Any]) -> Dict[str, Any]:
     torch.set_num_threads(int(spec["threads"]))
     device = stlib.resolve_device(spec["device"])
     bench = Bench(device, spec["weights"])
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
     out: Dict[str, Any] = dict(spec)
+    if spec["impl"] == "stlib":  # the prediction this process would print before the run (calibration: ~2 s)
+        est = stlib.estimate(spec["size"], device=device, steps=spec["steps"], precision=spec["precision"],
+                             scales=spec.get("scales"))
+        out["estimate_bytes"], out["estimate_seconds_per_step"] = est.peak_bytes, est.seconds_per_step
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     try:
         if spec["impl"] == "baseline":
             _, timing = bench.baseline(spec["size"], spec["steps"])
@@ -260,7 +267,7 @@ def _gb(n: Optional[float]) -> str:
     return "n/a" if n is None else f"{n / 1e9:.2f} GB"
 
 
-def plot(curves: Dict[str, List[Tuple[float, float]]], target: float, size: int, path: Path) -> None:
+def plot(curves: Dict[str, List[Tuple[float, float]]], target: float, size: int, evals: int, path: Path) -> None:
     """Objective (log scale) against wall-clock seconds for every contestant."""
     import matplotlib
 
@@ -278,7 +285,7 @@ def plot(curves: Dict[str, List[Tuple[float, float]]], target: float, size: int,
         best = [min(vs[: i + 1]) for i in range(len(vs))]
         ax.plot(ts, vs, color=colour, alpha=0.25, linewidth=0.8)
         ax.plot(ts, best, color=colour, linewidth=2, label=f"{label} (best so far)")
-    ax.axhline(target, color="black", linestyle="--", linewidth=1, label="baseline's objective after 300 evaluations")
+    ax.axhline(target, color="black", linestyle="--", linewidth=1, label=f"baseline's objective after {evals} evaluations")
     ax.set_yscale("log")
     finite = [v for c in curves.values() for _, v in c if math.isfinite(v)]
     if finite:
@@ -416,7 +423,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         sizes, evals, rounds, tto_size, tto_evals = (128, 256, 512), 6, 2, 256, 300
     if not args.quick and not gpu:
-        sizes_evals = {128: (8, 3), 256: (6, 2), 512: (3, 2)}
+        sizes_evals = {128: (8, 3), 256: (7, 2), 512: (4, 1)}
     else:
         sizes_evals = {s: (evals, rounds) for s in sizes}
 
@@ -438,7 +445,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     plot_name = "objective_vs_time.png"
     curves = tto.pop("curves")
     try:
-        plot(curves, tto["baseline_final"], tto_size, out_dir / plot_name)
+        plot(curves, tto["baseline_final"], tto_size, tto_evals, out_dir / plot_name)
     except ImportError:
         print("matplotlib is missing: no plot", flush=True)
     (raw_dir / "curves.json").write_text(json.dumps(curves))
@@ -452,18 +459,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     specs = [
         {**base, "impl": "baseline", "size": mem_size, "steps": 20},
         {**base, "impl": "stlib", "size": mem_size, "steps": 15, "scales": None},
-        {**base, "impl": "stlib", "size": mem_size, "steps": 15, "scales": None, "precision": "fp32"},
+        {**base, "impl": "stlib", "size": mem_size, "steps": 12, "scales": None, "precision": "fp32"},
     ] + [{**base, "impl": "stlib", "size": s, "steps": 3, "scales": None} for s in large]
     res["memory"] = []
     for spec in specs:
         print(f"memory: {spec['impl']} {spec['size']} px ...", flush=True)
         m = run_child(spec, timeout=900)
-        try:
-            est = stlib.estimate(spec["size"], device=device, steps=spec["steps"],
-                                 precision=spec.get("precision", "auto") if spec["impl"] == "stlib" else "fp32")
-            m["estimate_bytes"] = est.peak_bytes if spec["impl"] == "stlib" else None
-        except Exception:
-            m["estimate_bytes"] = None
         res["memory"].append(m)
         print(f"  -> {m}", flush=True)
     fitted = [m["size"] for m in res["memory"] if m["impl"] == "stlib" and m.get("ok")]

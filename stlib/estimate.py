@@ -31,8 +31,9 @@ from .precision import autocast, memory_format, resolve_precision
 #: slack; the optimiser's vectors are added separately): the growth of a stylize run's peak RSS from 512 to
 #: 1024 px, minus the L-BFGS vectors (benchmarks/README.md). On CUDA ``calibrate`` measures it.
 CPU_BYTES_PER_PIXEL = {"fp32": 1960.0, "bf16": 1150.0, "fp16": 1150.0}
-#: What a stylize run holds on a CPU beyond the calibration's resident memory whatever the size (weights in
-#: the run's layout, images, allocator retention): peak RSS at 512 and 1024 px minus the per-pixel parts.
+#: What a stylize run holds on a CPU beyond the calibration's resident memory and the per-pixel parts
+#: (mostly memory the allocator keeps for reuse): ~0 at 256 px, ~0.3 GB at 512 and 1024 px (measured), so
+#: it is modelled as CPU_BYTES_PER_PIXEL more bytes per pixel, capped at this value.
 CPU_RUN_OVERHEAD_BYTES = 300e6
 #: Image-sized float32 vectors an optimiser keeps (the image, its gradient, the best image so far, ...).
 LBFGS_VECTORS = 8
@@ -223,7 +224,7 @@ def estimate(
         seconds += (n + 1) * cal.seconds_per_step(pixels)  # +1: computing the targets costs about one step
     final_pixels = plan[-1][0] ** 2 * aspect
     vectors = LBFGS_VECTORS + 2 * LBFGS_HISTORY if optimizer == "lbfgs" else ADAM_VECTORS
-    overhead = 0 if cal.device.startswith("cuda") else CPU_RUN_OVERHEAD_BYTES
+    overhead = 0.0 if cal.device.startswith("cuda") else min(CPU_RUN_OVERHEAD_BYTES, final_pixels * cal.bytes_per_pixel)
     peak = cal.base_bytes + overhead + final_pixels * (cal.bytes_per_pixel + vectors * 3 * 4)
     free = available_bytes(cal.device) if available is None else int(available)
     already = _rss_bytes() if not cal.device.startswith("cuda") else 0
