@@ -7,7 +7,7 @@ the runtime and the network, plus the optimiser's state. Expect +-30 % on a quie
 other programs share the processor.
 
     >>> stlib.estimate(512).message
-    '≈ 1.9 min and ≈ 1.4 GB on cpu (bf16)'
+    '≈ 2.3 min and ≈ 1.3 GB on cpu (bf16)'
 """
 
 from __future__ import annotations

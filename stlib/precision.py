@@ -99,7 +99,7 @@ def autocast_dtype(device_type: str) -> torch.dtype:
 def memory_format(precision: str, device: Union[str, torch.device]) -> torch.memory_format:
     """The layout the network and image should use: channels-last where it was measured to be faster.
 
-    CPU bf16 (oneDNN): channels-last is ~15 % faster per step (benchmarks/RESULTS.md); CUDA bf16/fp16:
+    CPU bf16 (oneDNN): channels-last is ~15 % faster per step (benchmarks/README.md); CUDA bf16/fp16:
     tensor-core convolutions want channels-last. fp32 keeps the default NCHW layout.
     """
     if precision in ("bf16", "fp16") and torch.device(device).type in ("cpu", "cuda"):
