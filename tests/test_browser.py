@@ -186,7 +186,8 @@ def test_studio_retargets_in_a_real_browser(lab):
             time.sleep(1.0)  # a few more steps, so the loss plot has something to show
             studio.screenshot(path=str(ARTIFACTS / "studio.png"))
 
-            page.click(".stlib-studio-stop")
+            # force: the short fast-mode run may already be done, and then the Stop button is disabled
+            page.click(".stlib-studio-stop", force=True)
             # On an idle machine the short fast-mode run may already have finished ("Done: ...") before the
             # click lands; either way the worker must end promptly and say so (Stop itself: test_studio.py).
             page.wait_for_function(
