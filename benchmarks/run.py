@@ -160,19 +160,25 @@ def per_iteration(bench: Bench, size: int, evals: int, rounds: int) -> Dict[str,
 
     The baseline runs whole ``.step`` calls (20 evaluations each); stlib runs ``evals`` steps per round.
     """
-    samples: Dict[str, List[float]] = {"baseline": [], "stlib fp32": [], "stlib auto": []}
+    variants = [("stlib fp32", "fp32", None), ("stlib auto", "auto", None)]
+    if bench.device.type == "cuda":  # what the CUDA graph (stylize's default up to 1024 px) is worth
+        variants.append(("stlib auto, no CUDA graph", "auto", False))
+    samples: Dict[str, List[float]] = {"baseline": [], **{name: [] for name, _, _ in variants}}
+    graphs: Dict[str, bool] = {}
     for _ in range(rounds):
         times: List[float] = []
         bench.baseline(size, 20, lambda n, t, img: times.append(t))  # one .step
         samples["baseline"] += _diffs(times)
-        for name, precision in (("stlib fp32", "fp32"), ("stlib auto", "auto")):
-            result = bench.stlib(size, evals + 1, precision)
+        for name, precision, graph in variants:
+            result = bench.stlib(size, evals + 1, precision, cuda_graph=graph)
             samples[name] += _diffs([h["time"] for h in result.history])  # drops step 1 (targets, warm-up)
+            graphs[name] = bool(result.settings.get("cuda_graph"))
             if name == "stlib auto":
                 resolved = result.precision
     out = {name: 1000 * statistics.median(v) for name, v in samples.items()}
     out["auto precision"] = resolved
     out["samples"] = {name: len(v) for name, v in samples.items()}
+    out["cuda_graph"] = graphs
     return out
 
 
@@ -332,15 +338,23 @@ def write_results(res: Dict[str, Any], path: Path, plot_name: str) -> None:
         "Median over interleaved rounds (baseline, stlib fp32, stlib auto, repeat), so that other jobs on the "
         "machine slow all three alike.",
         "",
-        "| size | baseline | stlib fp32 | stlib auto | auto = | speed-up auto vs baseline | estimate (auto) |",
-        "|---|---|---|---|---|---|---|",
+    ]
+    eager = "stlib auto, no CUDA graph"
+    with_eager = any(eager in row for row in res["per_iteration"])
+    ms = (lambda v: f"{v:.2f} ms") if info["device"].startswith("cuda") else (lambda v: f"{v:.0f} ms")
+    lines += [
+        "| size | baseline | stlib fp32 | stlib auto | auto = | speed-up auto vs baseline |"
+        + (" auto without CUDA graph |" if with_eager else "") + " estimate (auto) |",
+        "|---|---|---|---|---|---|" + ("---|" if with_eager else "") + "---|",
     ]
     for row in res["per_iteration"]:
         est = row.get("estimate_ms")
+        graph = " (CUDA graph)" if row.get("cuda_graph", {}).get("stlib auto") else ""
         lines.append(
-            f"| {row['size']} px | {row['baseline']:.0f} ms | {row['stlib fp32']:.0f} ms | {row['stlib auto']:.0f} ms "
+            f"| {row['size']} px | {ms(row['baseline'])} | {ms(row['stlib fp32'])} | {ms(row['stlib auto'])}{graph} "
             f"| {row['auto precision']} | **{row['baseline'] / row['stlib auto']:.2f}x** "
-            f"| {'' if est is None else f'{est:.0f} ms'} |")
+            + (f"| {ms(row[eager]) if eager in row else ''} " if with_eager else "")
+            + f"| {'' if est is None else ms(est)} |")
     t = res["time_to_objective"]
     lines += [
         "",
@@ -455,7 +469,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     threads = torch.get_num_threads()
     base = {"device": str(device), "weights": args.weights, "threads": threads, "precision": "auto"}
     mem_size = 256 if args.quick else (1024 if gpu else 512)
-    large = [] if (args.skip_large or args.quick) else ([4096, 6144, 8192] if gpu else [2048])
+    # On a GPU: 4096 px (the issue's 40 GiB target); 5632 px, the largest multiple of 512 whose 64-channel
+    # feature maps stay under 2**31 elements (32-bit indexing in cuDNN); 8192 px, which is over it.
+    large = [] if (args.skip_large or args.quick) else ([4096, 5632, 8192] if gpu else [2048])
     specs = [
         {**base, "impl": "baseline", "size": mem_size, "steps": 20},
         {**base, "impl": "stlib", "size": mem_size, "steps": 15, "scales": None},
@@ -464,7 +480,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     res["memory"] = []
     for spec in specs:
         print(f"memory: {spec['impl']} {spec['size']} px ...", flush=True)
-        m = run_child(spec, timeout=900)
+        m = run_child(spec, timeout=240 if gpu else 900)
         res["memory"].append(m)
         print(f"  -> {m}", flush=True)
     fitted = [m["size"] for m in res["memory"] if m["impl"] == "stlib" and m.get("ok")]

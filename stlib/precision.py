@@ -79,14 +79,18 @@ def resolve_precision(precision: str, device: Union[str, torch.device]) -> str:
     return "fp32"
 
 
-def autocast(precision: str, device: Union[str, torch.device]) -> contextlib.AbstractContextManager:
-    """A context that runs the network in ``precision`` ("fp32" means no autocast at all)."""
+def autocast(precision: str, device: Union[str, torch.device], cache: bool = True) -> contextlib.AbstractContextManager:
+    """A context that runs the network in ``precision`` ("fp32" means no autocast at all).
+
+    ``cache=False`` re-casts the weights at every use instead of keeping the casts for the duration of the
+    context: what CUDA graph capture needs (a cached cast would be freed after the capture).
+    """
     if precision == "fp32":
         return contextlib.nullcontext()
     if precision not in ("bf16", "fp16"):
         raise ValueError(f"autocast precision must be 'fp32', 'bf16' or 'fp16', not {precision!r}")
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype, cache_enabled=cache)
 
 
 def autocast_dtype(device_type: str) -> torch.dtype:

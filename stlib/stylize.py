@@ -103,6 +103,74 @@ class _NonFinite(ArithmeticError):
     pass
 
 
+#: cuda_graph=None (auto) captures a step as a CUDA graph up to this many pixels (1024 x 1024). Small images
+#: are where a GPU waits for Python to launch the ~300 kernels of a step; large ones are bound by the GPU,
+#: and a graph's private memory pool would only add to their peak.
+CUDA_GRAPH_MAX_PIXELS = 1024 * 1024
+
+
+def _has_hooks(model: torch.nn.Module) -> bool:
+    """True when any module of ``model`` has forward or backward hooks (a CUDA graph would skip them)."""
+    return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or
+               getattr(m, "_backward_pre_hooks", None) for m in model.modules())
+
+
+def _use_cuda_graph(wanted: Optional[bool], dev: torch.device, precision: str, model: torch.nn.Module,
+                    pixels: int) -> bool:
+    """Whether to capture the steps as a CUDA graph: ``wanted`` True/False, or None = where it helps and is safe
+    (a CUDA device, bf16 or fp32 - fp16's loss-scale retries change the work per step -, no hooks on the
+    model, at most ``CUDA_GRAPH_MAX_PIXELS``)."""
+    if wanted is False or dev.type != "cuda":
+        return False
+    if precision == "fp16" or _has_hooks(model):
+        return False
+    return bool(wanted) or pixels <= CUDA_GRAPH_MAX_PIXELS
+
+
+class _GraphedStep:
+    """One step's forward and backward (``run()``, which returns the objective's terms after ``backward``)
+    captured once as a CUDA graph, then replayed: one launch instead of hundreds per step.
+
+    The image ``x`` is the graph's fixed input: the optimiser updates it in place, and ``replay`` leaves its
+    gradient in ``x.grad`` (a buffer of the graph's memory pool, overwritten by every replay). The terms
+    returned are the graph's output tensors, refreshed by every replay too.
+    """
+
+    def __init__(self, run: Callable[[], Dict[str, Any]], x: torch.Tensor) -> None:
+        side = torch.cuda.Stream(x.device)
+        side.wait_stream(torch.cuda.current_stream(x.device))
+        with torch.cuda.stream(side):  # warm-up outside the capture: cuDNN plans, allocator blocks
+            x.grad = None
+            run()
+        torch.cuda.current_stream(x.device).wait_stream(side)
+        x.grad = None
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.terms = run()
+        self.x, self.grad = x, x.grad
+
+    def replay(self) -> Dict[str, Any]:
+        self.graph.replay()
+        self.x.grad = self.grad
+        return self.terms
+
+
+def _detached(terms: Dict[str, Any]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {k: terms[k].detach() for k in ("content", "style", "tv", "total")}
+    out["layers"] = {k: v.detach() for k, v in terms["layers"].items()}
+    return out
+
+
+def _values(terms: Dict[str, Any]) -> Dict[str, Any]:
+    """The terms as Python floats, read from the device in one transfer (one GPU sync instead of ~10)."""
+    keys, layer_keys = ("content", "style", "tv", "total"), list(terms["layers"])
+    flat = torch.stack([terms[k].detach().float() for k in keys] +
+                       [terms["layers"][k].detach().float() for k in layer_keys]).tolist()
+    record: Dict[str, Any] = dict(zip(keys, flat[:4]))
+    record["layers"] = dict(zip(layer_keys, flat[4:]))
+    return record
+
+
 def _layer_dict(spec: LayerSpec, default: Mapping[str, float], what: str) -> Dict[str, float]:
     if spec is None:
         layers = dict(default)
@@ -269,6 +337,7 @@ def stylize(
     stop: Optional[Any] = None,
     rtol: float = 1e-6,
     fp32_finish: Optional[int] = None,
+    cuda_graph: Optional[bool] = None,
 ) -> StylizeResult:
     """Paint the content of ``content`` in the style of ``style`` by gradient descent on the pixels.
 
@@ -296,6 +365,8 @@ def stylize(
     the network runs reduced, losses stay fp32. ``fp32_finish``: with "auto", run the last N steps in fp32
     (default 0: at 256 px a bf16 step lowered the fp32-evaluated objective as much as an fp32 step, at
     a third of the time, so finishing in fp32 only costs time; see benchmarks/README.md).
+    ``cuda_graph``: replay each step as one captured CUDA graph (None = automatically on CUDA up to 1024 x 1024
+    px with bf16/fp32 and no hooks on the model; same numbers, far less Python overhead per step).
     ``preserve_color``: None, "luminance" (style only brightness, keep the photo's colours) or
     "histogram" (recolour the painting to the photo's colour statistics first).
     ``callback(StepInfo)`` runs every ``every`` steps and at the end; returning False stops the run.
@@ -365,6 +436,7 @@ def stylize(
     x: Optional[torch.Tensor] = None
     best_img: Optional[torch.Tensor] = None
     step_global = 0
+    graph_used = False
     try:
         for scale_i, (scale_size, n_steps) in enumerate(zip(sizes, step_counts)):
             c_img = resize(work_content, scale_size).to(dev)
@@ -388,6 +460,7 @@ def stylize(
             # objective (e.g. weights 1e-12) would never move the image: losses below 1 are lifted to ~1 for the
             # optimiser (set at the first evaluation of each scale; the history keeps the true values).
             gain: List[float] = []
+            graphs: Dict[str, Optional[_GraphedStep]] = {}  # per precision; None: capture failed, run eagerly
 
             for local in range(n_steps):
                 if stop is not None and stop.is_set():
@@ -401,35 +474,54 @@ def stylize(
                 targets = targets_by_precision[prec]
                 x_in_fmt = memory_format(prec, dev)
 
+                def forward_backward(cache: bool = True) -> Dict[str, Any]:
+                    with autocast(prec, dev, cache=cache):
+                        terms = objective(model, x.contiguous(memory_format=x_in_fmt), targets, c_layers,
+                                          s_layers, alpha, beta, gamma, gram_norm)
+                    terms["total"].backward()
+                    return _detached(terms)
+
+                if prec not in graphs and _use_cuda_graph(cuda_graph, dev, prec, model, x[0, 0].numel()):
+                    try:
+                        graphs[prec] = _GraphedStep(lambda: forward_backward(cache=False), x)
+                        graph_used = True
+                    except RuntimeError as err:
+                        warnings.warn(f"stlib.stylize: CUDA graph capture failed ({err}); running eagerly",
+                                      RuntimeWarning, stacklevel=2)
+                        graphs[prec] = None
+                graphed = graphs.get(prec)
+
                 def closure() -> torch.Tensor:
                     nonlocal best_img, best_loss, loss_scale
-                    for _ in range(20):
-                        opt.zero_grad(set_to_none=True)
-                        with autocast(prec, dev):
-                            terms = objective(model, x.contiguous(memory_format=x_in_fmt), targets, c_layers,
-                                              s_layers, alpha, beta, gamma, gram_norm)
-                        total = terms["total"]
-                        if not torch.isfinite(total):
-                            raise _NonFinite()
-                        scale = loss_scale if prec == "fp16" else 1.0
-                        (total * scale).backward()
-                        if scale != 1.0:
-                            if not torch.isfinite(x.grad).all():
-                                loss_scale /= 2  # fp16 gradient overflow: retry with a smaller scale
-                                continue
-                            x.grad.div_(scale)
-                        break
+                    if graphed is not None:
+                        terms = graphed.replay()
+                    else:
+                        for _ in range(20):
+                            opt.zero_grad(set_to_none=True)
+                            with autocast(prec, dev):
+                                terms = objective(model, x.contiguous(memory_format=x_in_fmt), targets, c_layers,
+                                                  s_layers, alpha, beta, gamma, gram_norm)
+                            scale = loss_scale if prec == "fp16" else 1.0
+                            (terms["total"] * scale).backward()  # a non-finite loss is caught below
+                            if scale != 1.0 and torch.isfinite(terms["total"]):
+                                if not torch.isfinite(x.grad).all():
+                                    loss_scale /= 2  # fp16 gradient overflow: retry with a smaller scale
+                                    continue
+                                x.grad.div_(scale)
+                            break
+                    values = _values(terms)  # the one read from the device per step
+                    if not math.isfinite(values["total"]):
+                        raise _NonFinite()
                     if not gain:
-                        first = float(total.detach())
+                        first = values["total"]
                         gain.append(1.0 / first if 0 < first < 1 else 1.0)
                     if gain[0] != 1.0:
                         x.grad.mul_(gain[0])
                     record.clear()
-                    record.update({k: float(terms[k].detach()) for k in ("content", "style", "tv", "total")})
-                    record["layers"] = {k: float(v.detach()) for k, v in terms["layers"].items()}
+                    record.update(values)
                     if record["total"] < best_loss:
                         best_loss, best_img = record["total"], x.detach().clone()
-                    return total * gain[0]
+                    return terms["total"].detach() * gain[0]
 
                 opt.step(closure)
                 with torch.no_grad():
@@ -481,7 +573,7 @@ def stylize(
         "style_layers": s_layers, "optimizer": optimizer, "lr": lr, "init": init if isinstance(init, str) else "tensor",
         "size": final_size, "sizes": sizes, "steps": step_counts, "seed": seed, "pooling": model.pooling,
         "preserve_color": preserve_color, "style_blend": blend, "gram_norm": gram_norm, "preset": preset.name,
-        "fp32_finish": polish,
+        "fp32_finish": polish, "cuda_graph": graph_used,
     }
     return StylizeResult(
         image=image.cpu(), history=history, elapsed=time.perf_counter() - t_start, setup_time=setup_time,

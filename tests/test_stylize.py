@@ -263,3 +263,47 @@ def test_history_and_result_api(run, tmp_path):
     assert result.seconds_per_step > 0 and result.elapsed >= result.setup_time
     saved = result.save(tmp_path / "out.png")
     assert stlib.load_image(saved).shape == (1, 3, 48, 64)
+
+
+# ------------------------------------------------------------------------------------ CUDA graph steps
+def test_cuda_graph_auto_rule(vgg):
+    use, cuda = stylize_module._use_cuda_graph, torch.device("cuda")
+    small, large = 512 * 512, 2048 * 2048
+    assert use(None, cuda, "bf16", vgg, small) and use(None, cuda, "fp32", vgg, small)
+    assert not use(None, torch.device("cpu"), "bf16", vgg, small)  # never on a CPU, even when asked
+    assert not use(True, torch.device("cpu"), "bf16", vgg, small)
+    assert not use(None, cuda, "fp16", vgg, small)  # loss-scale retries change the work per step
+    assert not use(None, cuda, "bf16", vgg, large) and use(True, cuda, "bf16", vgg, large)
+    assert not use(False, cuda, "bf16", vgg, small)
+    handle = vgg.layers.conv2_1.register_forward_pre_hook(lambda *a: None)  # e.g. the studio's abort hooks
+    try:
+        assert not use(None, cuda, "bf16", vgg, small) and not use(True, cuda, "bf16", vgg, small)
+    finally:
+        handle.remove()
+    assert use(None, cuda, "bf16", vgg, small)
+
+
+def test_values_reads_every_term_once():
+    terms = {"content": torch.tensor(1.5), "style": torch.tensor(2.0), "tv": torch.tensor(0.25),
+             "total": torch.tensor(3.75), "layers": {"content:relu4_2": torch.tensor(0.5),
+                                                      "style:relu1_1": torch.tensor(7.0, dtype=torch.bfloat16)}}
+    values = stylize_module._values(terms)
+    assert values == {"content": 1.5, "style": 2.0, "tv": 0.25, "total": 3.75,
+                      "layers": {"content:relu4_2": 0.5, "style:relu1_1": 7.0}}
+    assert all(type(v) is float for v in values["layers"].values())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_cuda_graph_steps_match_eager_steps(tiny_pair, precision):
+    """A captured-and-replayed step computes what the eager step computes (same losses, same image)."""
+    model = stlib.load_vgg19("random", device="cuda")
+    content, style = tiny_pair
+    runs = {graph: stylize(content, style, model=model, size=96, steps=12, precision=precision, progress=False,
+                           cuda_graph=graph, scales=[0.5, 1.0]) for graph in (False, True)}
+    eager, graphed = runs[False].losses(), runs[True].losses()
+    assert len(eager) == len(graphed) == 24
+    for a, b in zip(eager, graphed):
+        assert math.isclose(a, b, rel_tol=2e-3 if precision == "bf16" else 1e-4), (eager, graphed)
+    tol = 2e-2 if precision == "bf16" else 1e-3
+    assert (runs[True].image - runs[False].image).abs().max() < tol
