@@ -93,7 +93,7 @@ def build_model(
     style_layers: Mapping[str, float],
 ) -> Tuple[nn.Sequential, List[StyleLoss], List[ContentLoss]]:
     """The tutorial's model: normalisation, VGG layers, loss modules after the chosen layers, truncated."""
-    model = nn.Sequential(Normalization())
+    model = nn.Sequential(Normalization().to(content_img.device))
     content_losses: List[ContentLoss] = []
     style_losses: List[StyleLoss] = []
     for index, layer in enumerate(features.children()):
