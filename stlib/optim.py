@@ -20,20 +20,38 @@ class LBFGS:
     Step 1 moves along ``-grad`` by ``lr * min(1, 1 / |grad|_1)``; later steps along the two-loop
     recursion's direction over the last ``history_size`` curvature pairs (s, y), by ``lr``. Pairs with
     ``y.s <= 1e-10`` are skipped, and a step that is not a descent direction is not taken (as torch does).
+
+    The two-loop recursion is computed from dot products instead of image-sized updates. Every number the
+    recursion needs (alpha_i = rho_i s_i.q, beta_i = rho_i y_i.r) is a dot product of the gradient with a
+    pair, or of two pairs, so one matrix product of the stored pairs with the three new vectors (s, y, -grad)
+    gives them all. The scalar recursion then runs on those few numbers in float64, and one more product
+    assembles the direction ``d = h q0 + sum_i c_i s_i + e_i y_i``. It is the same direction as torch's loops,
+    in about 10 tensor operations and one device read per step instead of ~4 per pair plus a GPU sync per
+    pair: on a GPU the optimiser otherwise costs more than a 512 px forward and backward pass.
     """
 
     def __init__(self, param: torch.Tensor, lr: float = 1.0, history_size: int = 10) -> None:
         if not param.requires_grad:
             raise ValueError("LBFGS needs a tensor with requires_grad=True")
+        if history_size < 1:
+            raise ValueError(f"history_size must be >= 1, got {history_size}")
         self.param, self.lr, self.history_size = param, float(lr), int(history_size)
         self.steps = 0
-        self.old_dirs: List[torch.Tensor] = []  # y = grad_k - grad_{k-1}
-        self.old_stps: List[torch.Tensor] = []  # s = t * d
-        self.ro: List[torch.Tensor] = []  # 1 / (y . s)
-        self.h_diag: torch.Tensor = torch.ones((), device=param.device)
+        m = self.history_size
+        # rows [0, m): s of each kept pair, [m, 2m): its y, then scratch rows for the new s, the new y, -grad.
+        self._rows: Optional[torch.Tensor] = None
+        self._slots: List[int] = []  # ring slots of the kept pairs, oldest first
+        self._sy = [[0.0] * m for _ in range(m)]  # _sy[i][j] = s_i . y_j (by slot)
+        self._yy = [[0.0] * m for _ in range(m)]  # _yy[i][j] = y_i . y_j
+        self.h_diag = 1.0
         self.d: Optional[torch.Tensor] = None
         self.t: float = self.lr
         self.prev_grad: Optional[torch.Tensor] = None
+
+    @property
+    def pairs(self) -> int:
+        """How many curvature pairs are kept (at most ``history_size``)."""
+        return len(self._slots)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradient of the parameter."""
@@ -47,41 +65,73 @@ class LBFGS:
         if self.param.grad is None:
             raise RuntimeError("the closure did not compute a gradient (call loss.backward() in it)")
         grad = self.param.grad.reshape(-1)
-        if grad.abs().max() <= 0:
+        if self.steps == 0:
+            l1 = float(grad.abs().sum())
+            if l1 <= 0:
+                return loss  # an exact stationary point
+            self.steps = 1
+            self.d = grad.neg()
+            self.prev_grad = grad.clone(memory_format=torch.contiguous_format)
+            self.t = min(1.0, 1.0 / l1) * self.lr
+            self.param.add_(self.d.view_as(self.param), alpha=self.t)  # -grad is a descent direction
+            return loss
+        assert self.d is not None and self.prev_grad is not None
+        m = self.history_size
+        if self._rows is None:
+            self._rows = torch.zeros(2 * m + 3, grad.numel(), device=grad.device, dtype=grad.dtype)
+        rows = self._rows
+        s_new, y_new, q0 = rows[2 * m], rows[2 * m + 1], rows[2 * m + 2]
+        torch.mul(self.d, self.t, out=s_new)
+        torch.sub(grad, self.prev_grad, out=y_new)
+        torch.neg(grad, out=q0)
+        # (2m + 3, 3): every stored pair and new vector . (s, y, -grad). One GEMM on a GPU; three matrix-vector
+        # products on a CPU, where this long, thin GEMM runs ~3x slower than they do (measured at 256-512 px).
+        if rows.is_cuda:
+            dots = (rows @ rows[2 * m:].T).tolist()
+        else:
+            dots = torch.stack([torch.mv(rows, rows[2 * m + k]) for k in range(3)], dim=1).tolist()
+        qq = dots[2 * m + 2][2]
+        if qq <= 0:
             return loss  # an exact stationary point
         self.steps += 1
-        if self.steps == 1:
-            d = grad.neg()
-        else:
-            assert self.d is not None and self.prev_grad is not None
-            y = grad.sub(self.prev_grad)
-            s = self.d.mul(self.t)
-            ys = y.dot(s)
-            if ys > 1e-10:
-                if len(self.old_dirs) == self.history_size:
-                    self.old_dirs.pop(0), self.old_stps.pop(0), self.ro.pop(0)
-                self.old_dirs.append(y)
-                self.old_stps.append(s)
-                self.ro.append(1.0 / ys)
-                self.h_diag = ys / y.dot(y)
-            alphas: List[torch.Tensor] = [torch.zeros(())] * len(self.old_dirs)
-            q = grad.neg()
-            for i in range(len(self.old_dirs) - 1, -1, -1):
-                alphas[i] = self.old_stps[i].dot(q) * self.ro[i]
-                q.add_(self.old_dirs[i], alpha=-alphas[i])
-            d = r = torch.mul(q, self.h_diag)
-            for i in range(len(self.old_dirs)):
-                beta = self.old_dirs[i].dot(r) * self.ro[i]
-                r.add_(self.old_stps[i], alpha=alphas[i] - beta)
-        if self.prev_grad is None:
-            self.prev_grad = grad.clone(memory_format=torch.contiguous_format)
-        else:
-            self.prev_grad.copy_(grad)
-        self.t = min(1.0, 1.0 / float(grad.abs().sum())) * self.lr if self.steps == 1 else self.lr
-        self.d = d
-        if grad.dot(d) > 0:
-            return loss  # not a descent direction: stay put (torch's tolerance_change=0 check)
-        self.param.add_(d.view_as(self.param), alpha=self.t)
+        ys = dots[2 * m][1]
+        sq = {j: dots[j][2] for j in self._slots}  # s_j . q0
+        yq = {j: dots[m + j][2] for j in self._slots}  # y_j . q0
+        if ys > 1e-10:  # keep the pair (torch's curvature condition)
+            slot = self._slots.pop(0) if len(self._slots) == m else len(self._slots)
+            rows[slot].copy_(s_new)
+            rows[m + slot].copy_(y_new)
+            sq.pop(slot, None), yq.pop(slot, None)
+            for j in self._slots:
+                self._sy[j][slot] = dots[j][1]  # s_j . y_new
+                self._sy[slot][j] = dots[m + j][0]  # s_new . y_j
+                self._yy[j][slot] = self._yy[slot][j] = dots[m + j][1]  # y_j . y_new
+            self._sy[slot][slot], self._yy[slot][slot] = ys, dots[2 * m + 1][1]
+            sq[slot], yq[slot] = dots[2 * m][2], dots[2 * m + 1][2]
+            self._slots.append(slot)
+            self.h_diag = ys / dots[2 * m + 1][1]
+        # The two loops on scalars: q = q0 - sum_j a_j y_j, r = h q + sum_j (a_j - b_j) s_j.
+        order, h = self._slots, self.h_diag
+        rho = {i: 1.0 / self._sy[i][i] for i in order}
+        alpha: dict = {}
+        for k in range(len(order) - 1, -1, -1):
+            i = order[k]
+            alpha[i] = rho[i] * (sq[i] - sum(alpha[j] * self._sy[i][j] for j in order[k + 1:]))
+        beta: dict = {}
+        for k, i in enumerate(order):
+            y_dot_q = yq[i] - sum(alpha[j] * self._yy[i][j] for j in order)
+            beta[i] = rho[i] * (h * y_dot_q + sum((alpha[j] - beta[j]) * self._sy[j][i] for j in order[:k]))
+        coef = [0.0] * (2 * m)
+        for i in order:
+            coef[i], coef[m + i] = alpha[i] - beta[i], -h * alpha[i]
+        coef_t = torch.tensor(coef, dtype=rows.dtype).to(rows.device, non_blocking=True)
+        self.d = torch.addmv(q0, rows[: 2 * m].T, coef_t, beta=h)  # d = h q0 + sum_i c_i s_i + e_i y_i
+        self.prev_grad.copy_(grad)
+        self.t = self.lr
+        q0_dot_d = h * qq + sum(coef[i] * sq[i] + coef[m + i] * yq[i] for i in order)
+        if -q0_dot_d > 0:
+            return loss  # grad . d > 0: not a descent direction, stay put (torch's tolerance_change=0 check)
+        self.param.add_(self.d.view_as(self.param), alpha=self.t)
         return loss
 
 
