@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from pathlib import Path
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Iterator, Optional, Tuple, Union
 
 import torch
 
@@ -130,6 +130,20 @@ def _rows(features: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return features.reshape(b, c, h * w)
 
 
+@contextlib.contextmanager
+def _exact_tf32_matmuls(enabled: bool) -> Iterator[None]:
+    """Let CUDA float32 matrix products use TF32 tensor cores while active (only where that is exact)."""
+    if not enabled:
+        yield
+        return
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
 class _Fp32Gram(torch.autograd.Function):
     """G = F F^T / n in float32; saves only F itself (which the network keeps anyway), not a float32 copy.
 
@@ -147,7 +161,10 @@ class _Fp32Gram(torch.autograd.Function):
         rows = _rows(features, channels_last)
         b, c = features.shape[:2]
         gram = torch.zeros(b, c, c, device=features.device, dtype=torch.float32)
-        with torch.autocast(device_type=features.device.type, enabled=False):  # autocast would make it bf16
+        # bf16/fp16 values are exact in TF32 (10 mantissa bits), so on a GPU TF32 tensor cores compute exactly
+        # these float32 products, with float32 sums, several times faster than float32 without tensor cores.
+        exact_tf32 = features.is_cuda and features.dtype in (torch.bfloat16, torch.float16)
+        with torch.autocast(device_type=features.device.type, enabled=False), _exact_tf32_matmuls(exact_tf32):
             for start in range(0, positions, step):
                 if channels_last:
                     chunk = rows[:, start:start + step, :].float()  # (B, P, C)

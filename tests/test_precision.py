@@ -229,3 +229,18 @@ def test_stylize_auto_without_fast_bf16_is_plain_fp32(vgg, tiny_pair, cpu_flags)
     result = stlib.stylize(*tiny_pair, precision="auto", fp32_finish=2, model=vgg, size=64, steps=3, progress=False)
     assert result.precision == "fp32" and result.settings["fp32_finish"] == 0
     assert {h["precision"] for h in result.history} == {"fp32"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_fp32_gram_of_half_features_on_cuda_is_exact_to_float32_sums(dtype):
+    """TF32 tensor cores are used for bf16/fp16 features: their products are exact, so the Gram matrix matches
+    a float64 reference to float32 accumulation accuracy (a product rounded to bf16 would be ~1e-3 off)."""
+    gen = torch.Generator().manual_seed(0)
+    feats = torch.rand(1, 64, 96, 80, generator=gen).to(dtype).cuda().contiguous(memory_format=torch.channels_last)
+    before = torch.backends.cuda.matmul.allow_tf32
+    gram = P.fp32_gram(feats, normalize=True)
+    assert torch.backends.cuda.matmul.allow_tf32 == before  # the global setting is restored
+    flat = feats.double().reshape(1, 64, -1)
+    ref = flat @ flat.transpose(1, 2) / flat[0].numel()
+    torch.testing.assert_close(gram.double(), ref, rtol=1e-5, atol=0)
