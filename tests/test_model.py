@@ -142,3 +142,90 @@ def test_load_vgg19_device_argument():
     model = load_vgg19("random", device="cpu")
     assert model.mean.device.type == "cpu"
     assert isinstance(model, stlib.VGG19Features)
+
+
+# ------------------------------------------------------------- reduced-precision forward: oracles on tiny tensors
+from stlib.model import _cast_parameters, _Fp32InputConv, _MaxPool2x2  # noqa: E402
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("hw", [(6, 8), (7, 5)])  # odd sizes: the last row/column is dropped, as nn.MaxPool2d does
+def test_maxpool_without_saved_indices_equals_nn_maxpool(dtype, channels_last, hw):
+    gen = torch.Generator().manual_seed(3)
+    # Small integers: many ties inside the 2x2 windows (including all-zero windows, as after a ReLU)
+    x = torch.randint(-1, 3, (2, 4, *hw), generator=gen).clamp_min(0).to(dtype)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    grad = torch.randn(2, 4, hw[0] // 2, hw[1] // 2, generator=gen).to(dtype)
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    got, want = _MaxPool2x2.apply(a), nn.MaxPool2d(2, 2)(b)
+    assert torch.equal(got, want)
+    got.backward(grad)
+    want.backward(grad)
+    assert torch.equal(a.grad, b.grad)  # same kernel, same indices: identical, ties included
+
+
+def test_maxpool_keeps_no_int64_indices():
+    x = torch.rand(1, 4, 8, 8, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        _MaxPool2x2.apply(x).sum()
+    assert saved and all(t.dtype != torch.int64 for t in saved)
+
+
+def test_fp32_input_conv_forward_rounds_fp32_conv_and_backward_is_close():
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(1, 3, 9, 7, generator=gen)
+    w, b = torch.randn(5, 3, 3, 3, generator=gen), torch.randn(5, generator=gen)
+    a, ref = x.clone().requires_grad_(True), x.clone().double().requires_grad_(True)
+    got = _Fp32InputConv.apply(a, w, b, w.bfloat16(), (1, 1))
+    assert got.dtype == torch.bfloat16
+    assert torch.equal(got, F.conv2d(x, w, b, padding=1).bfloat16())  # float32 conv, then rounded
+    g = torch.randn(1, 5, 9, 7, generator=gen).bfloat16()
+    got.backward(g)
+    F.conv2d(ref, w.double(), b.double(), padding=1).backward(g.double())
+    assert a.grad.dtype == torch.float32 and a.grad.shape == x.shape
+    err = (a.grad.double() - ref.grad).abs().max() / ref.grad.abs().max()
+    assert err < 2 ** -6  # a bf16 computation of the exact gradient
+
+
+def test_cast_parameters_are_cached_and_follow_weight_changes():
+    conv = nn.Conv2d(3, 4, 3).requires_grad_(False)
+    w1, b1 = _cast_parameters(conv, torch.bfloat16)
+    assert w1.dtype == torch.bfloat16 and torch.equal(w1, conv.weight.bfloat16())
+    assert _cast_parameters(conv, torch.bfloat16)[0] is w1  # cached
+    with torch.no_grad():
+        conv.weight.mul_(2)  # in place: a new version
+    w2, _ = _cast_parameters(conv, torch.bfloat16)
+    assert w2 is not w1 and torch.equal(w2, conv.weight.bfloat16())
+    conv.to(memory_format=torch.channels_last)
+    w3, _ = _cast_parameters(conv, torch.bfloat16)
+    assert w3.is_contiguous(memory_format=torch.channels_last) and torch.equal(w3, conv.weight.bfloat16())
+    assert "_stlib_cast" not in str(conv.state_dict().keys())
+
+
+def test_autocast_features_equal_plain_autocast_modules(vgg, image):
+    """Cached bf16 weights and the index-free pooling change nothing in the forward pass under autocast."""
+    x = image.clone()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = extract_features(vgg, x, ["relu3_1"])["relu3_1"]
+        h = vgg.normalize(x)
+        with torch.autocast("cpu", enabled=False):
+            h = vgg.layers.conv1_1(h.float())
+        h = h.to(torch.bfloat16)
+        for name, module in list(vgg.layers.named_children())[1:]:
+            h = module(h)
+            if name == "relu3_1":
+                break
+    assert got.dtype == torch.bfloat16
+    assert torch.equal(got, h)
+
+
+def test_trainable_weights_under_autocast_get_gradients():
+    model = VGG19Features().eval()  # weights require grad here
+    x = torch.rand(1, 3, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = extract_features(model, x, ["relu2_1"])["relu2_1"]
+    out.float().sum().backward()
+    assert model.layers.conv1_1.weight.grad is not None and model.layers.conv2_1.weight.grad is not None
