@@ -144,6 +144,16 @@ def _exact_tf32_matmuls(enabled: bool) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32 = before
 
 
+@functools.lru_cache(maxsize=None)
+def _half_bmm_to_fp32(device: torch.device) -> bool:
+    """Whether ``torch.bmm(bf16, bf16, out_dtype=torch.float32)`` runs on ``device`` (CUDA, torch >= 2.8)."""
+    try:
+        a = torch.ones(1, 2, 2, device=device, dtype=torch.bfloat16)
+        return torch.bmm(a, a, out_dtype=torch.float32).dtype == torch.float32
+    except (TypeError, RuntimeError, NotImplementedError):
+        return False
+
+
 class _Fp32Gram(torch.autograd.Function):
     """G = F F^T / n in float32; saves only F itself (which the network keeps anyway), not a float32 copy.
 
@@ -160,11 +170,18 @@ class _Fp32Gram(torch.autograd.Function):
         channels_last, positions, step = _position_chunks(features, chunk_elements)
         rows = _rows(features, channels_last)
         b, c = features.shape[:2]
+        half_cuda = features.is_cuda and features.dtype in (torch.bfloat16, torch.float16)
+        if half_cuda and _half_bmm_to_fp32(features.device):
+            # A GPU multiplies half-precision values exactly and sums in float32 inside its tensor cores;
+            # asking for a float32 result keeps those sums: no conversion, no temporaries.
+            with torch.autocast(device_type=features.device.type, enabled=False):
+                pair = (rows.transpose(1, 2), rows) if channels_last else (rows, rows.transpose(1, 2))
+                gram = torch.bmm(*pair, out_dtype=torch.float32)
+            return gram / divisor if divisor != 1 else gram
         gram = torch.zeros(b, c, c, device=features.device, dtype=torch.float32)
         # bf16/fp16 values are exact in TF32 (10 mantissa bits), so on a GPU TF32 tensor cores compute exactly
         # these float32 products, with float32 sums, several times faster than float32 without tensor cores.
-        exact_tf32 = features.is_cuda and features.dtype in (torch.bfloat16, torch.float16)
-        with torch.autocast(device_type=features.device.type, enabled=False), _exact_tf32_matmuls(exact_tf32):
+        with torch.autocast(device_type=features.device.type, enabled=False), _exact_tf32_matmuls(half_cuda):
             for start in range(0, positions, step):
                 if channels_last:
                     chunk = rows[:, start:start + step, :].float()  # (B, P, C)

@@ -233,9 +233,13 @@ def test_stylize_auto_without_fast_bf16_is_plain_fp32(vgg, tiny_pair, cpu_flags)
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_fp32_gram_of_half_features_on_cuda_is_exact_to_float32_sums(dtype):
-    """TF32 tensor cores are used for bf16/fp16 features: their products are exact, so the Gram matrix matches
-    a float64 reference to float32 accumulation accuracy (a product rounded to bf16 would be ~1e-3 off)."""
+@pytest.mark.parametrize("fp32_output_bmm", [True, False])
+def test_fp32_gram_of_half_features_on_cuda_is_exact_to_float32_sums(dtype, fp32_output_bmm, monkeypatch):
+    """Tensor cores are used for bf16/fp16 features (a bmm with float32 output, or TF32 chunks where torch has no
+    such bmm): the products are exact, so the Gram matrix matches a float64 reference to float32 accumulation
+    accuracy (a result rounded to bf16 would be ~1e-3 off)."""
+    if not fp32_output_bmm:
+        monkeypatch.setattr(P, "_half_bmm_to_fp32", lambda device: False)
     gen = torch.Generator().manual_seed(0)
     feats = torch.rand(1, 64, 96, 80, generator=gen).to(dtype).cuda().contiguous(memory_format=torch.channels_last)
     before = torch.backends.cuda.matmul.allow_tf32
