@@ -127,7 +127,7 @@ def calibrate(device: str = "auto", precision: str = "auto", sizes: Tuple[int, i
     """Time a few tiny optimisation steps on this machine (once per process; the result is cached).
 
     Two image sizes give the fixed cost of a step and its cost per pixel (defaults: 128 and 256 px on a
-    CPU, 256 and 512 px on a GPU); the fastest of ``repeats`` timings counts, and the fixed cost is held
+    CPU, 512 and 1024 px on a GPU); the fastest of ``repeats`` timings counts, and the fixed cost is held
     to at most 20 % of the larger timing (a busy machine otherwise makes the difference of two timings
     meaningless). On CUDA the peak allocated
     memory per pixel is measured too; on a CPU it comes from ``CPU_BYTES_PER_PIXEL``.
@@ -136,7 +136,7 @@ def calibrate(device: str = "auto", precision: str = "auto", sizes: Tuple[int, i
 
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
-    small, large = sizes if sizes != (0, 0) else ((256, 512) if dev.type == "cuda" else (128, 256))
+    small, large = sizes if sizes != (0, 0) else ((512, 1024) if dev.type == "cuda" else (128, 256))
     fmt = memory_format(prec, dev)
     model = VGG19Features().eval().requires_grad_(False).to(dev).to(memory_format=fmt)
     base = _rss_bytes() if dev.type != "cuda" else torch.cuda.memory_allocated(dev)
@@ -171,7 +171,10 @@ def calibrate(device: str = "auto", precision: str = "auto", sizes: Tuple[int, i
     per_pixel = max((timings[1] - timings[0]) / (px_large - px_small), 0.8 * timings[1] / px_large)
     overhead = max(timings[1] - per_pixel * px_large, 0.0)
     if dev.type == "cuda":
-        bytes_per_pixel = max((peaks[1] - peaks[0]) / (px_large - px_small), peaks[1] / px_large)
+        # The growth between the two sizes: what a larger image adds. (peak / pixels would also count the fixed
+        # cuDNN workspace and temporaries, which at 256-512 px made 4096-8192 px estimates ~45 % too high on an
+        # H200; see benchmarks/gpu/RESULTS.md.)
+        bytes_per_pixel = max((peaks[1] - peaks[0]) / (px_large - px_small), 0.5 * peaks[1] / px_large)
     else:
         bytes_per_pixel = CPU_BYTES_PER_PIXEL[prec]
     return Calibration(str(dev), prec, overhead, per_pixel, bytes_per_pixel, int(base))
