@@ -16,7 +16,7 @@ import time
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 #: Command-line errors the user can fix: reported as one line on stderr, exit code 2, no traceback.
 USER_ERROR_EXIT = 2
@@ -93,9 +93,45 @@ def _load_model(weights: str, pooling: str, device: str):
     return model, dev
 
 
+#: ``stlib transfer`` says so (and how to make it quicker) before a run estimated to take longer than this.
+SLOW_RUN_SECONDS = 15 * 60
+
+
+def _check_estimate(dev: Any, precision: str, options: Dict[str, Any], force: bool, shape: Tuple[int, int]) -> None:
+    """Print ``stlib.estimate``'s prediction for a content image of ``shape`` (H, W); refuse a run that would
+    not fit in memory (unless ``force``)."""
+    from .estimate import estimate
+
+    size = options.get("size") or (512 if dev.type == "cuda" else 256)
+    steps = 300 if options.get("steps") is None else options["steps"]
+    scale = size / max(shape)
+    est = estimate((max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))), device=dev, steps=steps,
+                   precision=precision, scales=options.get("scales"), optimizer=options.get("optimizer") or "lbfgs")
+    _say(f"estimate: {est.message}")
+    if not est.fits:
+        smaller = size
+        while smaller > 64 and not estimate(smaller, device=dev, steps=steps, precision=precision,
+                                            scales=options.get("scales")).fits:
+            smaller = smaller * 3 // 4
+        hint = f"try --size {smaller}" if smaller < size else "use a smaller --size"
+        if not force:
+            raise ValueError(f"a {size} px run needs about {est.peak_bytes / 1e9:.1f} GB but "
+                             f"{est.available_bytes / 1e9:.1f} GB is free on {dev}: {hint} "
+                             "(or --force to try anyway)")
+        _say(f"warning: this may run out of memory ({hint}); running anyway because of --force")
+    elif est.seconds > SLOW_RUN_SECONDS:
+        quicker = "--scales 3 or " if not options.get("scales") and size > 384 else ""
+        _say(f"this will take a while: {quicker}--steps {max(50, steps // 3)} or --size {max(128, size // 2)} "
+             "for a quicker look; Ctrl-C stops it and keeps the best image so far")
+
+
 def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, device: str, precision: str,
-         options: Dict[str, Any]):
-    """Load the model, print the set-up, stylise with a progress bar, save ``out`` (also after Ctrl-C)."""
+         options: Dict[str, Any], check: bool = False, force: bool = False):
+    """Load the model, print the set-up, stylise with a progress bar, save ``out`` (also after Ctrl-C).
+
+    ``check``: print the time and memory estimate first, and refuse a run too large to fit (unless ``force``).
+    """
+    from .images import load_image
     from .precision import resolve_precision
     from .stylize import stylize
 
@@ -106,6 +142,9 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
     chosen = resolve_precision(precision, dev)
     _say(f"device: {dev}, precision: {chosen}" + (" (auto)" if precision == "auto" else ""))
     options = {k: v for k, v in options.items() if v is not None}  # None -> stylize's presets
+    if check:  # images first: a bad file is reported before the estimate's few seconds of timing
+        content, style = load_image(content), load_image(style)
+        _check_estimate(dev, chosen, options, force, tuple(content.shape[-2:]))
     result = stylize(content, style, model=model, precision=precision, progress=True, **options)
     saved = result.save(out)
     h, w = result.image.shape[-2:]
@@ -133,7 +172,8 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         "init": args.init, "seed": args.seed, "scales": args.scales, "preserve_color": args.preserve_color,
     }
     result, _ = _run(args.content, args.style, Path(args.output), weights=args.weights, pooling=args.pooling,
-                     device=args.device, precision=args.precision, options=options)
+                     device=args.device, precision=args.precision, options=options,
+                     check=not args.no_estimate, force=args.force)
     return _exit_code(result)
 
 
@@ -293,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--scales", type=_positive_int, help="coarse-to-fine octaves, e.g. 3 = size/4, size/2, size")
     t.add_argument("--preserve-color", choices=["luminance", "histogram"], help="keep the photo's colours")
     t.add_argument("--pooling", choices=["max", "avg"], default="max", help="VGG pooling (default: max)")
+    t.add_argument("--no-estimate", action="store_true",
+                   help="skip the time/memory estimate printed before the run (it times a few tiny steps, ~2 s)")
+    t.add_argument("--force", action="store_true", help="run even when the estimate says it will not fit in memory")
     _add_run_options(t)
     t.set_defaults(func=_cmd_transfer)
 

@@ -51,6 +51,35 @@ def test_transfer_writes_png_and_reports(pair_files, tmp_path, capsys):
     assert f"saved {out}" in captured.out
     assert re.search(r"3 steps (\(.*\) )?at 64x48 px in", captured.out)
     assert "3/3" in captured.err  # the tqdm progress bar
+    assert re.search(r"estimate: .* and ≈ .* on cpu", captured.out)  # stlib.estimate, before the run
+
+
+def test_transfer_refuses_a_run_that_will_not_fit(pair_files, tmp_path, monkeypatch, capsys):
+    estimate_module = importlib.import_module("stlib.estimate")
+    monkeypatch.setattr(estimate_module, "available_bytes", lambda device="auto": int(1.5e9))
+    out = tmp_path / "o.png"
+    rc = main(["transfer", *pair_files, "-o", str(out), "--size", "4096", "--steps", "2"])
+    line = error_line(capsys.readouterr())
+    assert rc == 2 and not out.exists()
+    assert "needs about" in line and "1.5 GB is free" in line and "--force" in line
+    size = int(re.search(r"try --size (\d+)", line).group(1))
+    assert 64 <= size < 4096
+    assert stlib.estimate(size, steps=2, available=int(1.5e9)).fits  # the suggested size does fit
+    rc = main(["transfer", *pair_files, "-o", str(out), "--size", "48", "--steps", "1", "--no-estimate"])
+    assert rc == 0  # --no-estimate skips the check
+
+
+def test_transfer_force_and_slow_warning(pair_files, tmp_path, monkeypatch, capsys):
+    estimate_module = importlib.import_module("stlib.estimate")
+    cli_module = importlib.import_module("stlib.cli")
+    monkeypatch.setattr(estimate_module, "available_bytes", lambda device="auto": 1000)
+    rc = main(["transfer", *pair_files, "-o", str(tmp_path / "o.png"), "--size", "48", "--steps", "1", "--force"])
+    captured = capsys.readouterr()
+    assert rc == 0 and "may run out of memory" in captured.out and "--force" in captured.out
+    monkeypatch.undo()
+    monkeypatch.setattr(cli_module, "SLOW_RUN_SECONDS", 0.0)
+    rc = main(["transfer", *pair_files, "-o", str(tmp_path / "o.png"), "--size", "48", "--steps", "1"])
+    assert rc == 0 and "this will take a while" in capsys.readouterr().out
 
 
 def test_transfer_options_reach_stylize(pair_files, tmp_path, monkeypatch, capsys):
@@ -137,7 +166,8 @@ def test_ctrl_c_still_saves_the_best_image(pair_files, tmp_path, monkeypatch, ca
 
     monkeypatch.setattr(stylize_module, "tv_loss", tv)
     out = tmp_path / "o.png"
-    rc = main(["transfer", *pair_files, "-o", str(out), "--size", "64", "--steps", "10", "--precision", "fp32"])
+    rc = main(["transfer", *pair_files, "-o", str(out), "--size", "64", "--steps", "10", "--precision", "fp32",
+               "--no-estimate"])
     captured = capsys.readouterr()
     assert rc == 130
     assert Image.open(out).size == (64, 48)
