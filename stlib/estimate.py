@@ -12,10 +12,12 @@ other programs share the processor.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import math
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +118,19 @@ def available_bytes(device: Union[str, torch.device] = "auto") -> int:
     return min(candidates) if candidates else 0
 
 
+def _return_freed_memory() -> None:
+    """Hand memory that has been freed back to the operating system (glibc's ``malloc_trim``; Linux only).
+
+    Without it the heap keeps freed blocks resident, and a run started right after ``calibrate`` peaks
+    ~50 MB higher (benchmarks/peak_rss.py)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # another C library (e.g. musl): nothing to do
+        pass
+
+
 def _sync(dev: torch.device) -> None:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
@@ -138,7 +153,14 @@ def calibrate(device: str = "auto", precision: str = "auto", sizes: Tuple[int, i
     prec = resolve_precision(precision, dev)
     small, large = sizes if sizes != (0, 0) else ((512, 1024) if dev.type == "cuda" else (128, 256))
     fmt = memory_format(prec, dev)
-    model = VGG19Features().eval().requires_grad_(False).to(dev).to(memory_format=fmt)
+    # Timing needs a network, not trained weights: small random ones made in place (no default initialisation
+    # and its temporaries; finite values, so no slow denormal arithmetic).
+    model = VGG19Features(device="meta")
+    model.layers.to_empty(device=dev)
+    with torch.no_grad():
+        for param in model.layers.parameters():
+            param.normal_(0.0, 0.02)
+    model = model.to(dev).eval().requires_grad_(False).to(memory_format=fmt)
     base = _rss_bytes() if dev.type != "cuda" else torch.cuda.memory_allocated(dev)
     layers = {name: 1.0 for name in STYLE_LAYERS}
     content = {name: 1.0 for name in CONTENT_LAYERS}
@@ -167,6 +189,8 @@ def calibrate(device: str = "auto", precision: str = "auto", sizes: Tuple[int, i
         timings.append(best)
         if dev.type == "cuda":
             peaks.append(torch.cuda.max_memory_allocated(dev) - base)
+    del model, targets, image
+    _return_freed_memory()  # the calibration's ~0.3 GB of freed blocks would otherwise stay resident
     px_small, px_large = small * small, large * large
     per_pixel = max((timings[1] - timings[0]) / (px_large - px_small), 0.8 * timings[1] / px_large)
     overhead = max(timings[1] - per_pixel * px_large, 0.0)

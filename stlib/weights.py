@@ -263,8 +263,8 @@ def random_weights(seed: int = RANDOM_SEED) -> "dict[str, torch.Tensor]":
     for key, shape in _expected_shapes().items():
         if key.endswith(".weight"):
             fan_in = shape[1] * shape[2] * shape[3]
-            w = torch.randn(shape, generator=gen) * (2.0 / fan_in) ** 0.5
-            state[key] = w - w.mean(dim=(1, 2, 3), keepdim=True)  # zero-mean filters: edges, not brightness
+            w = torch.randn(shape, generator=gen).mul_((2.0 / fan_in) ** 0.5)  # in place: no temporaries
+            state[key] = w.sub_(w.mean(dim=(1, 2, 3), keepdim=True))  # zero-mean filters: edges, not brightness
         else:
             state[key] = torch.zeros(shape)
     return state

@@ -101,6 +101,11 @@ def test_load_vgg19_random_sets_source(rand_state):
     model = stlib.load_vgg19("random")
     assert model.weights_source == "random"
     assert torch.equal(model.layers.conv5_4.weight, rand_state["conv5_4.weight"])
+    for name, tensor in model.state_dict().items():  # built on "meta", loaded with assign=True: all real now
+        assert tensor.device.type == "cpu" and tensor.is_floating_point(), name
+        assert not tensor.requires_grad and torch.isfinite(tensor).all(), name
+    assert all(isinstance(p, torch.nn.Parameter) for p in model.parameters())
+    torch.testing.assert_close(model.std.flatten(), torch.tensor(stlib.model.IMAGENET_STD))
 
 
 # --------------------------------------------------------------------------------------------- export / load
