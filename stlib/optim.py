@@ -14,7 +14,29 @@ from typing import Callable, List, Optional
 import torch
 
 
-class LBFGS:
+class _OneTensorOptimizer:
+    """What both optimisers share: one tensor ``param`` that needs gradients, and a closure evaluation."""
+
+    def __init__(self, param: torch.Tensor) -> None:
+        if not param.requires_grad:
+            raise ValueError(f"{type(self).__name__} needs a tensor with requires_grad=True")
+        self.param = param
+        self.steps = 0
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradient of the parameter."""
+        self.param.grad = None
+
+    def _evaluate(self, closure: Callable[[], torch.Tensor]) -> "tuple[torch.Tensor, torch.Tensor]":
+        """(loss, gradient of ``param``) from ``closure``, which must call ``backward``."""
+        with torch.enable_grad():
+            loss = closure()
+        if self.param.grad is None:
+            raise RuntimeError("the closure did not compute a gradient (call loss.backward() in it)")
+        return loss, self.param.grad
+
+
+class LBFGS(_OneTensorOptimizer):
     """Limited-memory BFGS on the tensor ``param``: one closure evaluation per ``step``, no line search.
 
     Step 1 moves along ``-grad`` by ``lr * min(1, 1 / |grad|_1)``; later steps along the two-loop
@@ -31,12 +53,10 @@ class LBFGS:
     """
 
     def __init__(self, param: torch.Tensor, lr: float = 1.0, history_size: int = 10) -> None:
-        if not param.requires_grad:
-            raise ValueError("LBFGS needs a tensor with requires_grad=True")
+        super().__init__(param)
         if history_size < 1:
             raise ValueError(f"history_size must be >= 1, got {history_size}")
-        self.param, self.lr, self.history_size = param, float(lr), int(history_size)
-        self.steps = 0
+        self.lr, self.history_size = float(lr), int(history_size)
         m = self.history_size
         # rows [0, m): s of each kept pair, [m, 2m): its y, then scratch rows for the new s, the new y, -grad.
         self._rows: Optional[torch.Tensor] = None
@@ -53,18 +73,11 @@ class LBFGS:
         """How many curvature pairs are kept (at most ``history_size``)."""
         return len(self._slots)
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        """Forget the gradient of the parameter."""
-        self.param.grad = None
-
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Evaluate ``closure`` (which must call ``backward``) once and update the parameter in place."""
-        with torch.enable_grad():
-            loss = closure()
-        if self.param.grad is None:
-            raise RuntimeError("the closure did not compute a gradient (call loss.backward() in it)")
-        grad = self.param.grad.reshape(-1)
+        loss, grad = self._evaluate(closure)
+        grad = grad.reshape(-1)
         if self.steps == 0:
             l1 = float(grad.abs().sum())
             if l1 <= 0:
@@ -101,7 +114,8 @@ class LBFGS:
             slot = self._slots.pop(0) if len(self._slots) == m else len(self._slots)
             rows[slot].copy_(s_new)
             rows[m + slot].copy_(y_new)
-            sq.pop(slot, None), yq.pop(slot, None)
+            sq.pop(slot, None)  # the pair this slot held is gone
+            yq.pop(slot, None)
             for j in self._slots:
                 self._sy[j][slot] = dots[j][1]  # s_j . y_new
                 self._sy[slot][j] = dots[m + j][0]  # s_new . y_j
@@ -135,30 +149,20 @@ class LBFGS:
         return loss
 
 
-class Adam:
+class Adam(_OneTensorOptimizer):
     """Adam (Kingma & Ba) on the tensor ``param`` with torch's defaults: betas (0.9, 0.999), eps 1e-8."""
 
     def __init__(self, param: torch.Tensor, lr: float = 0.02, betas: "tuple[float, float]" = (0.9, 0.999),
                  eps: float = 1e-8) -> None:
-        if not param.requires_grad:
-            raise ValueError("Adam needs a tensor with requires_grad=True")
-        self.param, self.lr, self.betas, self.eps = param, float(lr), betas, float(eps)
-        self.steps = 0
+        super().__init__(param)
+        self.lr, self.betas, self.eps = float(lr), betas, float(eps)
         self.m = torch.zeros_like(param, memory_format=torch.preserve_format)
         self.v = torch.zeros_like(param, memory_format=torch.preserve_format)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        """Forget the gradient of the parameter."""
-        self.param.grad = None
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Evaluate ``closure`` (which must call ``backward``) and take one Adam step."""
-        with torch.enable_grad():
-            loss = closure()
-        grad = self.param.grad
-        if grad is None:
-            raise RuntimeError("the closure did not compute a gradient (call loss.backward() in it)")
+        loss, grad = self._evaluate(closure)
         beta1, beta2 = self.betas
         self.steps += 1
         self.m.lerp_(grad, 1 - beta1)

@@ -474,11 +474,12 @@ def stylize(
                 targets = targets_by_precision[prec]
                 x_in_fmt = memory_format(prec, dev)
 
-                def forward_backward(cache: bool = True) -> Dict[str, Any]:
+                def forward_backward(cache: bool = True, scale: float = 1.0) -> Dict[str, Any]:
+                    """The objective's terms (detached) after ``backward`` of ``scale * total`` into ``x.grad``."""
                     with autocast(prec, dev, cache=cache):
                         terms = objective(model, x.contiguous(memory_format=x_in_fmt), targets, c_layers,
                                           s_layers, alpha, beta, gamma, gram_norm)
-                    terms["total"].backward()
+                    (terms["total"] * scale if scale != 1.0 else terms["total"]).backward()
                     return _detached(terms)
 
                 if prec not in graphs and _use_cuda_graph(cuda_graph, dev, prec, model, x[0, 0].numel()):
@@ -498,11 +499,8 @@ def stylize(
                     else:
                         for _ in range(20):
                             opt.zero_grad(set_to_none=True)
-                            with autocast(prec, dev):
-                                terms = objective(model, x.contiguous(memory_format=x_in_fmt), targets, c_layers,
-                                                  s_layers, alpha, beta, gamma, gram_norm)
                             scale = loss_scale if prec == "fp16" else 1.0
-                            (terms["total"] * scale).backward()  # a non-finite loss is caught below
+                            terms = forward_backward(scale=scale)  # a non-finite loss is caught below
                             if scale != 1.0 and torch.isfinite(terms["total"]):
                                 if not torch.isfinite(x.grad).all():
                                     loss_scale /= 2  # fp16 gradient overflow: retry with a smaller scale
@@ -521,7 +519,7 @@ def stylize(
                     record.update(values)
                     if record["total"] < best_loss:
                         best_loss, best_img = record["total"], x.detach().clone()
-                    return terms["total"].detach() * gain[0]
+                    return terms["total"] * gain[0]
 
                 opt.step(closure)
                 with torch.no_grad():
