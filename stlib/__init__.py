@@ -12,14 +12,15 @@ from .layers import CONTENT_LAYERS, STYLE_LAYERS, VGG19_LAYERS, layer_index, rec
 from .losses import content_loss, style_layer_loss, style_loss, tv_loss
 from .model import VGG19Features, extract_features, load_vgg19, resolve_device
 from .presets import IMAGENET, OFFLINE, Preset, preset_for
-from .stylize import StepInfo, StylizeResult, compute_targets, objective, scale_plan, stylize
+from .result import StepInfo, StopReason, StylizeResult
+from .stylize import compute_targets, objective, scale_plan, stylize
 from .weights import OfflineWeightsWarning, WeightsError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CONTENT_LAYERS", "Estimate", "IMAGENET", "ImageLoadError", "OFFLINE", "OfflineWeightsWarning", "Preset", "STYLE_LAYERS",
-    "StepInfo", "StylizeResult", "VGG19Features", "VGG19_LAYERS", "WeightsError", "bundled_image",
+    "StepInfo", "StopReason", "StylizeResult", "VGG19Features", "VGG19_LAYERS", "WeightsError", "bundled_image",
     "bundled_images", "compute_targets", "content_loss", "estimate", "extract_features", "gram_matrix", "layer_index",
     "load_image", "load_vgg19", "objective", "preset_for", "receptive_field", "resize", "resolve_device",
     "save_image", "scale_plan", "style_layer_loss", "style_loss", "stylize", "to_pil", "tv_loss",

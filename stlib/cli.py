@@ -133,6 +133,7 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
     """
     from .images import load_image
     from .precision import resolve_precision
+    from .result import StopReason
     from .stylize import stylize
 
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
@@ -148,7 +149,7 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
     result = stylize(content, style, model=model, precision=precision, progress=True, **options)
     saved = result.save(out)
     h, w = result.image.shape[-2:]
-    if result.stopped and not result.stopped.startswith("interrupted"):  # stylize reports Ctrl-C itself
+    if result.stopped and result.stop_reason is not StopReason.INTERRUPTED:  # stylize reports Ctrl-C itself
         _say(f"stopped early: {result.stopped}")
     counts = Counter(step["precision"] for step in result.history)
     mix = f" ({' + '.join(f'{n} {p}' for p, n in counts.items())})" if len(counts) > 1 else ""
@@ -160,7 +161,7 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
 
 def _exit_code(result) -> int:
     """0 for a finished run; 130 when Ctrl-C ended it (the best image so far was still saved)."""
-    return INTERRUPT_EXIT if (result.stopped or "").startswith("interrupted") else 0
+    return INTERRUPT_EXIT if result.stop_reason is StopReason.INTERRUPTED else 0
 
 
 # ----------------------------------------------------------------------------------------------- commands

@@ -29,6 +29,7 @@ from .model import VGG19Features, extract_features, load_vgg19, resolve_device
 from .optim import LBFGS, Adam
 from .precision import autocast, fp32_gram, memory_format, resolve_precision
 from .presets import preset_for
+from .result import StepInfo, StopReason, StylizeResult
 
 LayerSpec = Union[Mapping[str, float], Sequence[str], None]
 
@@ -40,63 +41,6 @@ LBFGS_HISTORY = 10
 AUTO_SINGLE_SCALE_MAX = 384
 #: ... above it, octaves down to the smallest long edge not below this one (512 -> 128, 256, 512).
 AUTO_COARSEST_MIN = 128
-
-
-@dataclass
-class StepInfo:
-    """What a ``callback`` sees every ``every`` steps: the current image (1, 3, H, W) on the CPU and the losses."""
-
-    step: int
-    steps: int
-    image: torch.Tensor
-    losses: Dict[str, float]
-    elapsed: float
-
-
-@dataclass
-class StylizeResult:
-    """The outcome of ``stylize``.
-
-    ``image`` is (1, 3, H, W) in [0, 1] on the CPU; ``history`` has one dict per step with the weighted
-    ``content``, ``style``, ``tv`` and ``total`` losses, the unweighted per-layer losses under ``layers``,
-    ``time`` (seconds since the start) and ``size``. ``stopped`` is None for a complete run, else a
-    sentence saying why it ended early (Ctrl-C, a non-finite loss, Stop, convergence).
-    """
-
-    image: torch.Tensor
-    history: List[Dict[str, Any]]
-    elapsed: float
-    setup_time: float
-    steps: int
-    weights_source: str
-    device: str
-    precision: str
-    settings: Dict[str, Any] = field(default_factory=dict)
-    stopped: Optional[str] = None
-
-    @property
-    def seconds_per_step(self) -> float:
-        """Mean wall time of one optimisation step (setup excluded)."""
-        return (self.elapsed - self.setup_time) / max(self.steps, 1)
-
-    def losses(self, key: str = "total") -> List[float]:
-        """One loss term over the steps, e.g. ``result.losses("style")``."""
-        return [h[key] for h in self.history]
-
-    def to_pil(self):
-        """The image as a PIL image."""
-        return to_pil(self.image)
-
-    def save(self, path: Union[str, Path]) -> Path:
-        """Write the image (PNG or JPEG by suffix)."""
-        return save_image(self.image, path)
-
-    def _repr_png_(self) -> bytes:  # a bare result at the end of a notebook cell shows the picture
-        import io
-
-        buf = io.BytesIO()
-        self.to_pil().save(buf, format="PNG")
-        return buf.getvalue()
 
 
 class _NonFinite(ArithmeticError):
@@ -431,6 +375,7 @@ def stylize(
     model.to(memory_format=memory_format(precision_run, dev))  # channels-last where it is faster
     history: List[Dict[str, Any]] = []
     stopped: Optional[str] = None
+    reason: Optional[StopReason] = None
     bar = tqdm(total=total_steps, disable=not progress, desc="stylize", unit="step", leave=True)
     setup_time = time.perf_counter() - t_start
     x: Optional[torch.Tensor] = None
@@ -464,7 +409,7 @@ def stylize(
 
             for local in range(n_steps):
                 if stop is not None and stop.is_set():
-                    stopped = f"stopped at step {step_global}; returned the best image so far"
+                    stopped, reason = f"stopped at step {step_global}; returned the best image so far", StopReason.STOP_EVENT
                     break
                 prec = "fp32" if (last_scale and local >= n_steps - polish) else precision_run
                 if prec not in targets_by_precision:
@@ -535,7 +480,7 @@ def stylize(
                                         {k: record[k] for k in ("content", "style", "tv", "total")},
                                         time.perf_counter() - t_start)
                         if callback(info) is False:
-                            stopped = f"stopped by the callback at step {step_global}"
+                            stopped, reason = f"stopped by the callback at step {step_global}", StopReason.CALLBACK
                             break
                 if rtol > 0 and local >= 40:
                     scale_totals = [h["total"] for h in history[-(local + 1):]]
@@ -543,11 +488,13 @@ def stylize(
                     if old - new <= rtol * abs(old):  # relative, so the loss's scale does not matter
                         if last_scale:
                             stopped = f"converged at step {step_global} (best loss improved < {rtol:g} in 20 steps)"
+                            reason = StopReason.CONVERGED
                         break  # a coarse scale that has converged hands over to the next one
             x = best_img if best_loss < math.inf else x.detach()
-            if stopped and not stopped.startswith("converged"):
+            if reason is not None and reason is not StopReason.CONVERGED:
                 break
     except _NonFinite:
+        reason = StopReason.NON_FINITE
         stopped = (
             f"the loss became infinite or NaN at step {step_global + 1}: the weights are probably too large "
             f"(content {alpha:g}, style {beta:g}, tv {gamma:g}) or the learning rate too high. "
@@ -556,7 +503,7 @@ def stylize(
         warnings.warn("stlib.stylize: " + stopped, RuntimeWarning, stacklevel=2)
         x = best_img
     except KeyboardInterrupt:
-        stopped = f"interrupted (Ctrl-C) at step {step_global}; returned the best image so far"
+        stopped, reason = f"interrupted (Ctrl-C) at step {step_global}; returned the best image so far", StopReason.INTERRUPTED
         print("stlib.stylize: " + stopped)
         x = best_img if best_img is not None else x
     finally:
@@ -576,5 +523,5 @@ def stylize(
     return StylizeResult(
         image=image.cpu(), history=history, elapsed=time.perf_counter() - t_start, setup_time=setup_time,
         steps=step_global, weights_source=model.weights_source, device=str(dev), precision=precision_run,
-        settings=settings, stopped=stopped,
+        settings=settings, stopped=stopped, stop_reason=reason,
     )

@@ -1,0 +1,83 @@
+"""What a run hands back: ``StylizeResult`` (the image, the loss history, why it stopped) and ``StepInfo``."""
+
+from __future__ import annotations
+
+import enum
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import torch
+
+from .images import save_image, to_pil
+
+
+class StopReason(str, enum.Enum):
+    """Why a run ended before its step budget (``StylizeResult.stop_reason``; None = it ran every step).
+
+    A ``str`` enum, so ``result.stop_reason == "converged"`` also works.
+    """
+
+    CONVERGED = "converged"        # the best loss stopped improving, without a rise
+    DIVERGED = "diverged"          # the loss rose and did not come back
+    NON_FINITE = "non_finite"      # the loss became inf or NaN
+    INTERRUPTED = "interrupted"    # Ctrl-C (KeyboardInterrupt)
+    STOP_EVENT = "stop_event"      # ``stop.is_set()`` (the studio's Stop button)
+    CALLBACK = "callback"          # the callback returned False
+
+
+@dataclass
+class StepInfo:
+    """What a ``callback`` sees every ``every`` steps: the current image (1, 3, H, W) on the CPU and the losses."""
+
+    step: int
+    steps: int
+    image: torch.Tensor
+    losses: Dict[str, float]
+    elapsed: float
+
+
+@dataclass
+class StylizeResult:
+    """The outcome of ``stylize``.
+
+    ``image`` is (1, 3, H, W) in [0, 1] on the CPU; ``history`` has one dict per step with the weighted
+    ``content``, ``style``, ``tv`` and ``total`` losses, the unweighted per-layer losses under ``layers``,
+    ``time`` (seconds since the start) and ``size``. ``stop_reason`` is None for a complete run, else a
+    ``StopReason``; ``stopped`` is the sentence that says why, for people.
+    """
+
+    image: torch.Tensor
+    history: List[Dict[str, Any]]
+    elapsed: float
+    setup_time: float
+    steps: int
+    weights_source: str
+    device: str
+    precision: str
+    settings: Dict[str, Any] = field(default_factory=dict)
+    stopped: Optional[str] = None
+    stop_reason: Optional[StopReason] = None
+
+    @property
+    def seconds_per_step(self) -> float:
+        """Mean wall time of one optimisation step (setup excluded)."""
+        return (self.elapsed - self.setup_time) / max(self.steps, 1)
+
+    def losses(self, key: str = "total") -> List[float]:
+        """One loss term over the steps, e.g. ``result.losses("style")``."""
+        return [h[key] for h in self.history]
+
+    def to_pil(self):
+        """The image as a PIL image."""
+        return to_pil(self.image)
+
+    def save(self, path: Union[str, Path]) -> Path:
+        """Write the image (PNG or JPEG by suffix)."""
+        return save_image(self.image, path)
+
+    def _repr_png_(self) -> bytes:  # a bare result at the end of a notebook cell shows the picture
+        buf = io.BytesIO()
+        self.to_pil().save(buf, format="PNG")
+        return buf.getvalue()
