@@ -20,9 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import stlib  # noqa: E402
-from stlib.precision import autocast, memory_format, resolve_precision  # noqa: E402
+from stlib.engine.precision import autocast, memory_format, resolve_precision  # noqa: E402
 from stlib.presets import preset_for  # noqa: E402
-from stlib.stylize import _GraphedStep, _detached, compute_targets, objective  # noqa: E402
+from stlib.transfer import _GraphedStep, _detached, compute_targets, objective  # noqa: E402
 
 
 def graph_ms(model, size: int, replays: int = 50) -> tuple:

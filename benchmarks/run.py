@@ -44,7 +44,7 @@ import baseline_tutorial as tutorial  # noqa: E402
 
 import stlib  # noqa: E402
 from stlib.presets import preset_for  # noqa: E402
-from stlib.stylize import compute_targets, objective  # noqa: E402
+from stlib.transfer import compute_targets, objective  # noqa: E402
 
 CONTENT, STYLE = "astronaut", "swirls"
 
@@ -81,7 +81,7 @@ def machine_info(device: torch.device) -> Dict[str, Any]:
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
-        "fast_bf16_cpu": stlib.precision.cpu_has_fast_bf16(),
+        "fast_bf16_cpu": stlib.engine.precision.cpu_has_fast_bf16(),
         "device": str(device),
         "load_at_start": load_average(),
     }

@@ -182,7 +182,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"- Load average (1/5/15 min) before: {load_before}; after: {load_after}. The machine is shared with "
         "other engineers' torch jobs, so timings are noisy.",
         f"- Settings: {args.size} px, offline seeded weights ({os.environ['STLIB_WEIGHTS']}), precision auto "
-        f"({stlib.precision.resolve_precision('auto', torch.device('cpu'))}), L-BFGS, preview every step, "
+        f"({stlib.engine.precision.resolve_precision('auto', torch.device('cpu'))}), L-BFGS, preview every step, "
         f"{args.repeats} repeats.",
         "- (a) slider: time from a style-weight change during a run to the first preview computed under the new "
         "settings; 'full size' is the first such preview at the full size. (b) Stop: time from Stop to the worker "

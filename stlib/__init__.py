@@ -5,7 +5,7 @@
     result.to_pil()
 """
 
-from .estimate import Estimate, estimate
+from .engine.budget import Estimate, estimate
 from .gram import gram_matrix
 from .images import ImageLoadError, bundled_image, bundled_images, load_image, resize, save_image, to_pil
 from .layers import CONTENT_LAYERS, STYLE_LAYERS, VGG19_LAYERS, layer_index, receptive_field
@@ -13,7 +13,7 @@ from .losses import content_loss, style_layer_loss, style_loss, tv_loss
 from .model import VGG19Features, extract_features, load_vgg19, resolve_device
 from .presets import IMAGENET, OFFLINE, Preset, preset_for
 from .result import StepInfo, StopReason, StylizeResult
-from .stylize import compute_targets, objective, scale_plan, stylize
+from .transfer import compute_targets, objective, scale_plan, stylize
 from .weights import OfflineWeightsWarning, WeightsError
 
 __version__ = "0.1.0"

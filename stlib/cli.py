@@ -100,7 +100,7 @@ SLOW_RUN_SECONDS = 15 * 60
 def _check_estimate(dev: Any, precision: str, options: Dict[str, Any], force: bool, shape: Tuple[int, int]) -> None:
     """Print ``stlib.estimate``'s prediction for a content image of ``shape`` (H, W); refuse a run that would
     not fit in memory (unless ``force``)."""
-    from .estimate import estimate
+    from .engine.budget import estimate
 
     size = options.get("size") or (512 if dev.type == "cuda" else 256)
     steps = 300 if options.get("steps") is None else options["steps"]
@@ -132,9 +132,8 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
     ``check``: print the time and memory estimate first, and refuse a run too large to fit (unless ``force``).
     """
     from .images import load_image
-    from .precision import resolve_precision
-    from .result import StopReason
-    from .stylize import stylize
+    from .engine.precision import resolve_precision
+    from .transfer import stylize
 
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise ValueError(f"the output {str(out)!r} needs a .png or .jpg suffix")
@@ -149,7 +148,7 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
     result = stylize(content, style, model=model, precision=precision, progress=True, **options)
     saved = result.save(out)
     h, w = result.image.shape[-2:]
-    if result.stopped and result.stop_reason is not StopReason.INTERRUPTED:  # stylize reports Ctrl-C itself
+    if result.stopped and result.stop_reason != "interrupted":  # stylize reports Ctrl-C itself
         _say(f"stopped early: {result.stopped}")
     counts = Counter(step["precision"] for step in result.history)
     mix = f" ({' + '.join(f'{n} {p}' for p, n in counts.items())})" if len(counts) > 1 else ""
@@ -161,7 +160,7 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
 
 def _exit_code(result) -> int:
     """0 for a finished run; 130 when Ctrl-C ended it (the best image so far was still saved)."""
-    return INTERRUPT_EXIT if result.stop_reason is StopReason.INTERRUPTED else 0
+    return INTERRUPT_EXIT if result.stop_reason == "interrupted" else 0
 
 
 # ----------------------------------------------------------------------------------------------- commands

@@ -14,7 +14,7 @@ from typing import Optional, TypeVar
 import torch
 
 from .model import VGG19Features, resolve_device
-from .precision import cpu_has_fast_bf16, resolve_precision
+from .engine.precision import cpu_has_fast_bf16, resolve_precision
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import VGG19_LAYERS, VGG19_CHANNELS, deepest, layer_index, layer_stride
-from .precision import autocast_dtype
+from .engine.precision import autocast_dtype
 
 #: ImageNet channel statistics that torchvision's VGG-19 was trained with (RGB, images in [0, 1]).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -36,9 +36,9 @@ from .color import recombine_color
 from .images import ImageLoadError, bundled_images, load_image, resize, to_pil
 from .layers import STYLE_LAYERS, VGG19_LAYERS, layer_channels, layer_index, layer_stride
 from .model import VGG19Features, load_vgg19, resolve_device
-from .precision import resolve_precision
+from .engine.precision import resolve_precision
 from .presets import preset_for
-from .stylize import StepInfo, StylizeResult, stylize
+from .transfer import StepInfo, StylizeResult, stylize
 
 #: Largest long edge an image is kept at once loaded (stylize shrinks it further to the chosen size).
 MAX_SIZE = 1024
@@ -205,7 +205,7 @@ def _library_estimator() -> Optional[Callable[..., Any]]:
         found = getattr(found, "estimate", None)
     if found is None:
         try:
-            found = getattr(importlib.import_module("stlib.estimate"), "estimate", None)
+            found = getattr(importlib.import_module("stlib.engine.budget"), "estimate", None)
         except ImportError:
             return None
     return found if callable(found) else None

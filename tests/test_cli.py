@@ -14,7 +14,7 @@ import stlib
 from stlib import weights as W
 from stlib.cli import main
 
-stylize_module = importlib.import_module("stlib.stylize")
+stylize_module = importlib.import_module("stlib.transfer")
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +55,7 @@ def test_transfer_writes_png_and_reports(pair_files, tmp_path, capsys):
 
 
 def test_transfer_refuses_a_run_that_will_not_fit(pair_files, tmp_path, monkeypatch, capsys):
-    estimate_module = importlib.import_module("stlib.estimate")
+    estimate_module = importlib.import_module("stlib.engine.budget")
     monkeypatch.setattr(estimate_module, "available_bytes", lambda device="auto": int(1.5e9))
     out = tmp_path / "o.png"
     rc = main(["transfer", *pair_files, "-o", str(out), "--size", "4096", "--steps", "2"])
@@ -70,7 +70,7 @@ def test_transfer_refuses_a_run_that_will_not_fit(pair_files, tmp_path, monkeypa
 
 
 def test_transfer_force_and_slow_warning(pair_files, tmp_path, monkeypatch, capsys):
-    estimate_module = importlib.import_module("stlib.estimate")
+    estimate_module = importlib.import_module("stlib.engine.budget")
     cli_module = importlib.import_module("stlib.cli")
     monkeypatch.setattr(estimate_module, "available_bytes", lambda device="auto": 1000)
     rc = main(["transfer", *pair_files, "-o", str(tmp_path / "o.png"), "--size", "48", "--steps", "1", "--force"])

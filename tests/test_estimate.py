@@ -5,8 +5,8 @@ import re
 import pytest
 
 import stlib
-from stlib.estimate import CPU_RUN_OVERHEAD_BYTES, Calibration, Estimate, calibrate, estimate
-from stlib.stylize import LBFGS_HISTORY, scale_plan
+from stlib.engine.budget import CPU_RUN_OVERHEAD_BYTES, Calibration, Estimate, calibrate, estimate
+from stlib.transfer import LBFGS_HISTORY, scale_plan
 
 #: A made-up machine: 5 ms per step plus 1 us per pixel; 1000 bytes per pixel; 800 MB of runtime.
 CAL = Calibration(device="cpu", precision="bf16", overhead_s=0.005, seconds_per_pixel=1e-6,

@@ -1,4 +1,4 @@
-"""stlib.optim: L-BFGS and Adam give the same iterates as torch.optim's, without importing torch._dynamo."""
+"""stlib.engine.optim: L-BFGS and Adam give the same iterates as torch.optim's, without importing torch._dynamo."""
 
 import subprocess
 import sys
@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from stlib.optim import LBFGS, Adam
+from stlib.engine.optim import LBFGS, Adam
 
 
 def _problem(seed: int = 0, dtype=torch.float32):

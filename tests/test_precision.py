@@ -1,4 +1,4 @@
-"""stlib.precision: choosing fp32/bf16/fp16, autocast, memory layout, and float32 Gram matrices under autocast."""
+"""stlib.engine.precision: choosing fp32/bf16/fp16, autocast, memory layout, and float32 Gram matrices under autocast."""
 
 import contextlib
 import importlib
@@ -7,14 +7,14 @@ import pytest
 import torch
 
 import stlib
-from stlib import precision as P
+from stlib.engine import precision as P
 from stlib.gram import gram_matrix
 from stlib.layers import CONTENT_LAYERS, STYLE_LAYERS
-from stlib.stylize import compute_targets, objective
+from stlib.transfer import compute_targets, objective
 
 CPU = torch.device("cpu")
 CUDA = torch.device("cuda")
-stylize_module = importlib.import_module("stlib.stylize")
+stylize_module = importlib.import_module("stlib.transfer")
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ import torch
 
 import stlib
 from stlib.color import rgb_to_yiq
-from stlib.stylize import StepInfo, compute_targets, objective, stylize
+from stlib.engine import precision as P
+from stlib.transfer import StepInfo, compute_targets, objective, stylize
 
-stylize_module = importlib.import_module("stlib.stylize")  # `stlib.stylize` is the function, not the module
+stylize_module = importlib.import_module("stlib.transfer")  # `stlib.stylize` is the function, not the module
 
 
 @pytest.fixture
@@ -298,16 +299,16 @@ def test_values_reads_every_term_once():
 def test_cuda_graph_replay_matches_eager_step(tiny_pair, precision, monkeypatch):
     """A replayed graph gives the eager step's terms and gradient, also after the image changed in place."""
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    model = stlib.load_vgg19("random", device="cuda").to(memory_format=stlib.precision.memory_format(precision, "cuda"))
+    model = stlib.load_vgg19("random", device="cuda").to(memory_format=P.memory_format(precision, "cuda"))
     content, style = (stlib.resize(t, 96).cuda() for t in tiny_pair)
     layers = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0}
     content_layers = {"relu2_2": 1.0}
-    with stlib.precision.autocast(precision, "cuda"):
+    with P.autocast(precision, "cuda"):
         targets = compute_targets(model, content, [style], content_layers, layers, [1.0])
     x = content.clone().requires_grad_(True)
 
     def run(cache=True):
-        with stlib.precision.autocast(precision, "cuda", cache=cache):
+        with P.autocast(precision, "cuda", cache=cache):
             terms = objective(model, x.contiguous(memory_format=torch.channels_last), targets, content_layers,
                               layers, 1.0, 1e3, 1.0)
         terms["total"].backward()

@@ -26,8 +26,8 @@ from .images import load_image, resize, save_image, to_pil
 from .layers import layer_index
 from .losses import content_loss, tv_loss
 from .model import VGG19Features, extract_features, load_vgg19, resolve_device
-from .optim import LBFGS, Adam
-from .precision import autocast, fp32_gram, memory_format, resolve_precision
+from .engine.optim import LBFGS, Adam
+from .engine.precision import autocast, fp32_gram, memory_format, resolve_precision
 from .presets import preset_for
 from .result import StepInfo, StopReason, StylizeResult
 
@@ -305,7 +305,7 @@ def stylize(
     down to ~128 px with ``steps`` split evenly over them - a 512 px result for ~45 % of the time of 512 px
     from scratch, within a few % of its objective.
     ``precision``: "auto" (default: bf16 on CPUs with AMX/AVX-512-BF16 and on Ampere+ GPUs, fp16 on older
-    tensor-core GPUs, else fp32; ``stlib.precision``), "fp32", "bf16" or "fp16" (GPU, loss scaling); only
+    tensor-core GPUs, else fp32; ``stlib.engine.precision``), "fp32", "bf16" or "fp16" (GPU, loss scaling); only
     the network runs reduced, losses stay fp32. ``fp32_finish``: with "auto", run the last N steps in fp32
     (default 0: at 256 px a bf16 step lowered the fp32-evaluated objective as much as an fp32 step, at
     a third of the time, so finishing in fp32 only costs time; see benchmarks/README.md).
@@ -393,7 +393,7 @@ def stylize(
             x = x0.detach().clamp(0, 1).clone().requires_grad_(True)
             best_img, best_loss = x.detach().clone(), math.inf
             targets_by_precision: Dict[str, Any] = {}
-            # stlib.optim = torch.optim.LBFGS(max_iter=1, no tolerances) / torch.optim.Adam, minus the import
+            # stlib.engine.optim = torch.optim.LBFGS(max_iter=1, no tolerances) / torch.optim.Adam, minus the import
             # of torch._dynamo that torch.optim triggers (~1 s, ~180 MB resident).
             opt: Union[LBFGS, Adam] = (
                 LBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY) if optimizer == "lbfgs" else Adam(x, lr=lr or 0.02)

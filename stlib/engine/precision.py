@@ -14,7 +14,7 @@ from typing import Any, Iterator, Optional, Tuple, Union
 
 import torch
 
-from .gram import GRAM_NORMALIZATIONS
+from ..gram import GRAM_NORMALIZATIONS
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: CPU flags of the instructions that make bf16 convolutions fast (Intel AMX, AVX-512 BF16; Zen 4+).

@@ -25,8 +25,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .layers import CONTENT_LAYERS, STYLE_LAYERS
-from .model import VGG19Features, resolve_device
+from ..layers import CONTENT_LAYERS, STYLE_LAYERS
+from ..model import VGG19Features, resolve_device
 from .precision import autocast, memory_format, resolve_precision
 
 #: Peak bytes per image pixel of one step on a CPU (activations, gradients, Gram temporaries, allocator
@@ -147,7 +147,7 @@ def calibrate(device: str = "auto", precision: str = "auto", sizes: Tuple[int, i
     meaningless). On CUDA the peak allocated
     memory per pixel is measured too; on a CPU it comes from ``CPU_BYTES_PER_PIXEL``.
     """
-    from .stylize import compute_targets, objective  # local: stylize imports nothing from here
+    from ..transfer import compute_targets, objective  # local: stylize imports nothing from here
 
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
@@ -233,7 +233,7 @@ def estimate(
     ``calibrate(device, precision)`` (a second or two, once per process); ``available`` to the memory
     this machine has free. ``.fits`` is False when the peak would not fit; ``.message`` says it in words.
     """
-    from .stylize import LBFGS_HISTORY, scale_plan  # local: stylize imports nothing from here
+    from ..transfer import LBFGS_HISTORY, scale_plan  # local: stylize imports nothing from here
 
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', not {optimizer!r}")
