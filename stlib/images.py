@@ -72,6 +72,10 @@ class ImageNotFoundError(ImageLoadError, FileNotFoundError):
 
 
 # --------------------------------------------------------------------------- bundled images
+#: Images bundled inside the package (the paintings; the other bundled images are moving here from images/).
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+
+
 def images_dir() -> Path:
     """Folder holding the bundled images (``content/`` and ``style/``)."""
     env = os.environ.get("STLIB_IMAGES")
@@ -99,15 +103,16 @@ def bundled_images(kind: str | None = None) -> dict[str, Path]:
     """Map name (file stem) → path of the bundled images: kind "content", "style", or both when None."""
     if kind is not None and kind not in BUNDLED_KINDS:
         raise ValueError(f"kind must be 'content', 'style' or None, not {kind!r}.")
-    root = images_dir()
+    roots = [images_dir()] if os.environ.get("STLIB_IMAGES") else [images_dir(), PACKAGE_DATA]
     found: dict[str, Path] = {}
-    for k in BUNDLED_KINDS if kind is None else (kind,):
-        folder = root / k
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-                found.setdefault(path.stem, path)
+    for root in roots:
+        for k in BUNDLED_KINDS if kind is None else (kind,):
+            folder = root / k
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+                    found.setdefault(path.stem, path)
     return found
 
 
