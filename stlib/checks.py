@@ -94,10 +94,37 @@ def _call(fn: Any, what: str, *args: Any) -> Any:
         raise _todo(f"replace `raise NotImplementedError` in {what} with your code") from None
     except Exception as err:  # a check reports every error as a sentence instead of a traceback
         shapes = ", ".join(_describe(a) for a in args)
-        raise _wrong(f"calling it with {shapes} raised {type(err).__name__}: {err}") from None
+        raise _wrong(f"calling it with {shapes} raised {type(err).__name__}: {err}{_hint(err)}") from None
     if out is None:
         raise _todo(f"{what} returns None; fill in its body and `return` the result")
     return out
+
+
+#: (words in an error message, the sentence that explains the usual cause) - the common autograd mistakes.
+_ERROR_HINTS: Tuple[Tuple[Tuple[str, ...], str], ...] = (
+    (("does not require grad",),
+     "backward() found nothing to differentiate: the loss was computed from a tensor that does not record "
+     "gradients. Make a copy that does, x = image.detach().clone().requires_grad_(True), compute the loss from "
+     "x (not inside torch.no_grad()), then call loss.backward()."),
+    (("leaf variable", "in-place"),
+     "you changed a tensor in place while autograd records it. Compute the new image as a new tensor "
+     "(x - lr * x.grad), or change it in place only inside `with torch.no_grad():`."),
+    (("nonetype",),
+     "a value was None - usually x.grad, which stays None unless x is a leaf tensor made with "
+     ".requires_grad_(True) and loss.backward() ran before you read it."),
+    (("backward through the graph a second time",),
+     "the same graph was used for two backward() calls: compute the loss afresh every time it is needed "
+     "(inside the closure), and compute fixed targets under torch.no_grad() so they carry no graph."),
+)
+
+
+def _hint(err: Exception) -> str:
+    """A sentence about the likely cause of ``err``, or ""."""
+    text = str(err).lower()
+    for words, sentence in _ERROR_HINTS:
+        if all(w in text for w in words):
+            return " - " + sentence
+    return ""
 
 
 def _describe(arg: Any) -> str:
@@ -288,6 +315,19 @@ def check_content_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor])
 
 
 # ------------------------------------------------------------------------------------------------ style loss
+def _style_loss_hint(verdict: _Verdict) -> _Verdict:
+    """Explain the two usual crashes: features compared with a Gram matrix, or the Gram of a Gram."""
+    text = verdict.message
+    if "must match the size" in text or "broadcast" in text:
+        return _wrong("you compared the feature maps (B, C, H, W) with the target, which is already a Gram "
+                      "matrix (1, C, C), so the shapes clash. Turn the features into their Gram matrix first, "
+                      "G = stlib.gram_matrix(features), then compare G with target_gram.")
+    if "gram_matrix expects features" in text or "not enough values to unpack" in text:
+        return _wrong("you took the Gram matrix of target_gram, but it already is one (shape (1, C, C)); only "
+                      "the features need stlib.gram_matrix.")
+    return verdict
+
+
 def check_style_layer_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
     """Check ``fn(features (B, C, H, W), target_gram (1, C, C)) -> scalar`` against ``stlib.style_layer_loss``."""
 
@@ -296,7 +336,11 @@ def check_style_layer_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         inputs = [(_rand(*shape, seed=60 + i).relu(), gram_matrix(_rand(1, shape[1], 7, 3, seed=70 + i).relu()))
                   for i, shape in enumerate(shapes)]
         for shape, (feats, target) in zip(shapes, inputs):
-            got = _as_tensor(_call(fn, "your style_layer_loss", feats.clone(), target.clone()), "style_layer_loss")
+            try:
+                got = _call(fn, "your style_layer_loss", feats.clone(), target.clone())
+            except _Verdict as verdict:
+                raise _style_loss_hint(verdict) from None
+            got = _as_tensor(got, "style_layer_loss")
             expected = style_layer_loss(feats, target)
             if got.numel() != 1:
                 raise _wrong(f"it returned shape {tuple(got.shape)}; a loss is one number: take the .mean() of "
@@ -470,6 +514,9 @@ def check_gradient_step(fn: Callable[[torch.Tensor, Callable[[torch.Tensor], tor
         if not torch.equal(image, original):
             raise _wrong("it changed the input image in place; return a new tensor and leave `image` untouched "
                          "(e.g. work on image.detach().clone().requires_grad_(True)).")
+        if image.requires_grad:
+            raise _wrong("it switched on requires_grad of the caller's image (image.requires_grad_(True) changes "
+                         "the tensor you were given). Work on a copy: image.detach().clone().requires_grad_(True).")
         if got.shape != expected.shape:
             raise _wrong(f"it returned shape {tuple(got.shape)}; the new image has the input's shape "
                          f"{tuple(expected.shape)}.")
@@ -490,6 +537,13 @@ def check_gradient_step(fn: Callable[[torch.Tensor, Callable[[torch.Tensor], tor
             raise _wrong("the step ignores the learning rate: multiply the gradient by lr.")
         if _close(got, grad) or _close(got, -lr * grad) or _close(got, lr * grad):
             raise _wrong("you returned the gradient (or the step) itself; return the new image: image - lr * grad.")
+        if _close(got, (original - lr * grad).clamp(0, 1)):
+            raise _wrong("you clamped the pixels to [0, 1]. An optimisation loop does that after every step "
+                         "(stylize does, and so will yours in the capstone), but this function is the bare "
+                         "step: return image - lr * grad and leave the clamp to the loop.")
+        if _close(got, original - lr * grad / grad.norm()) or _close(got, original - lr * grad / grad.abs().max()):
+            raise _wrong("you normalised the gradient; plain gradient descent steps by lr times the gradient "
+                         "itself: image - lr * grad.")
         if _close(got, original - lr * grad.sign()):
             raise _wrong("you stepped by the sign of the gradient; plain gradient descent uses the gradient "
                          "itself: image - lr * grad.")
@@ -595,8 +649,35 @@ def seeded_noise(shape, seed):
 _SOLUTION_KEYS = {"gram_matrix": "gram"}
 
 
+#: Checks that live in other modules (imported on first use, so this module stays the one entry point).
+_ELSEWHERE = {
+    "check_total_loss": "checks_practice", "check_start_image": "checks_practice", "check_closure": "checks_practice",
+    "check_stroke_layer": "checks_practice", "check_masked_gram": "checks_practice",
+    "check_capstone": "checks_capstone",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """``stlib.checks.check_closure`` and the other checks kept in ``checks_practice``/``checks_capstone``."""
+    if name in _ELSEWHERE:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_ELSEWHERE[name]}", __package__), name)
+    raise AttributeError(f"module 'stlib.checks' has no attribute {name!r}")
+
+
+def load_all_solutions() -> Dict[str, str]:
+    """Every exercise's solution, including those of the checks kept in other modules."""
+    import importlib
+
+    for module in sorted(set(_ELSEWHERE.values())):
+        importlib.import_module(f".{module}", __package__)  # each adds its solutions to SOLUTIONS
+    return SOLUTIONS
+
+
 def solution(name: str) -> None:
     """Print one possible solution of an exercise (``"gram"``, ``"content_loss"``, ``"tv_loss"``, ...)."""
+    load_all_solutions()
     if name not in SOLUTIONS:
         raise KeyError(f"no exercise called {name!r}; the exercises are: {', '.join(SOLUTIONS)}")
     print(SOLUTIONS[name].strip("\n"))

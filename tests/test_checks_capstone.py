@@ -1,0 +1,95 @@
+"""The capstone check names the first thing that differs from stlib.gatys (needs stlib.gatys)."""
+
+import pytest
+import torch
+
+import stlib
+from stlib import checks
+
+pytest.importorskip("stlib.gatys")
+
+
+def _solution():
+    namespace = {"torch": torch, "stlib": stlib}
+    exec(checks.load_all_solutions()["capstone"], namespace)  # noqa: S102 - the notebook's hidden solution
+    return namespace["my_gatys"]
+
+
+def _variant(**change):
+    """The solution with one thing changed: init, tv, clamp, max_iter, optimizer, raw Gram or weights."""
+    def my_gatys(model, content, style, steps, weights):
+        layers = [*weights.content_layers, *weights.style_layers]
+        norm = change.get("norm", True)
+        with torch.no_grad():
+            ct = stlib.extract_features(model, content, weights.content_layers)
+            st = {n: stlib.gram_matrix(f, normalize=norm)
+                  for n, f in stlib.extract_features(model, style, weights.style_layers).items()}
+        start = torch.rand(content.shape, generator=torch.Generator().manual_seed(0)) if change.get("noise") else content
+        x = start.clone().requires_grad_(True)
+        if change.get("adam"):
+            opt = torch.optim.Adam([x], lr=0.02)
+        else:
+            opt = torch.optim.LBFGS([x], lr=1.0, max_iter=change.get("max_iter", 1), history_size=10)
+        losses = []
+        gamma = 0.0 if change.get("no_tv") else weights.tv_weight
+        w = {n: 1.0 for n in weights.style_layers} if change.get("equal") else weights.style_layers
+
+        def closure():
+            opt.zero_grad()
+            f = stlib.extract_features(model, x, layers)
+            c = sum(a * stlib.content_loss(f[n], ct[n]) for n, a in weights.content_layers.items())
+            s = sum(wt * stlib.style_layer_loss(f[n], st[n], normalize=norm) for n, wt in w.items())
+            loss = weights.content_weight * c + weights.style_weight * s + gamma * stlib.tv_loss(x)
+            loss.backward()
+            losses.append(loss.item())
+            return loss
+
+        for _ in range(steps):
+            opt.step(closure)
+            if not change.get("no_clamp"):
+                with torch.no_grad():
+                    x.clamp_(0, 1)
+        return x.detach(), losses
+    return my_gatys
+
+
+def test_the_solution_passes(vgg, capsys):
+    assert checks.check_capstone(_solution(), vgg).ok, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change, phrase", [
+    ({"noise": True}, "start from noise"),
+    ({"no_tv": True}, "total-variation term is missing"),
+    ({"equal": True}, "per-layer style weights are missing"),
+    ({"norm": False}, "not normalised"),
+    ({"max_iter": 5}, "closure calls"),
+    ({"adam": True}, "the first step is not"),
+    ({"no_clamp": True}, "clamp"),
+])
+def test_each_mistake_is_named(vgg, change, phrase, capsys):
+    result = checks.check_capstone(_variant(**change), vgg)
+    assert result.status == "wrong" and phrase in result.message, result.message
+
+
+def test_unfinished_and_crashing(vgg, capsys):
+    def stub(*args):
+        raise NotImplementedError
+
+    def targets_with_graph(model, content, style, steps, weights):
+        target = stlib.extract_features(model, content, weights.content_layers)   # no torch.no_grad()
+        x = content.clone().requires_grad_(True)
+        opt = torch.optim.LBFGS([x], max_iter=1)
+
+        def closure():
+            opt.zero_grad()
+            loss = sum(stlib.content_loss(stlib.extract_features(model, x, [n])[n], target[n] * 1.0)
+                       for n in target) + 0 * target[next(iter(target))].sum()
+            loss.backward()
+            return loss
+        for _ in range(steps):
+            opt.step(closure)
+        return x.detach(), []
+
+    assert checks.check_capstone(stub, vgg).status == "todo"
+    result = checks.check_capstone(targets_with_graph, vgg)
+    assert result.status == "wrong" and "Traceback" not in result.message
