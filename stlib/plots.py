@@ -56,8 +56,10 @@ def show_images(
     titles: Optional[Sequence[str]] = None,
     ncols: Optional[int] = None,
     size: float = 3.0,
+    true_size: bool = False,
 ) -> Figure:
-    """A grid of images with titles; a dict gives ``{title: image}``; each image is drawn ``size`` inches wide."""
+    """A grid of images with titles; a dict gives ``{title: image}``; each image is drawn ``size`` inches wide,
+    or with ``true_size=True`` all at one pixel scale (the largest fills its panel, a half-size one half of it)."""
     if isinstance(images, Mapping):
         titles = list(images.keys()) if titles is None else titles
         items = list(images.values())
@@ -81,6 +83,9 @@ def show_images(
         ax.axis("off")
         if i < len(pictures):
             ax.imshow(_hwc(pictures[i]))
+            if true_size:  # every panel spans the largest picture's pixels, so smaller ones look smaller
+                ax.set_xlim(-0.5, max(p.shape[-1] for p in pictures) - 0.5)
+                ax.set_ylim(max(p.shape[-2] for p in pictures) - 0.5, -0.5)
             ax.set_title(_wrap(titles[i], int(size * 9)), fontsize=10)
     fig.tight_layout(pad=0.3)
     return _finish(fig)
@@ -219,10 +224,12 @@ def show_gram(
     size: float = 3.2,
     cmap: str = "magma",
     ax: Optional[Axes] = None,
+    shared_scale: bool = False,
 ) -> Figure:
     """Heat map of a Gram matrix (C, C) or (1, C, C), or of several side by side (dict ``{title: gram}``).
 
     Only the first ``channels`` x ``channels`` block is drawn (None: all), so single cells stay visible.
+    ``shared_scale=True`` gives every panel the same colour scale, so their sizes can be compared.
     """
     grams = dict(gram) if isinstance(gram, Mapping) else {title or "": gram}
     if not grams:
@@ -244,9 +251,16 @@ def show_gram(
         axes_list = list(axes.flat)
     else:
         fig, axes_list = ax.figure, [ax]
-    for a, (name, g) in zip(axes_list, matrices.items()):
+    def block(g: torch.Tensor) -> torch.Tensor:
         k = g.shape[0] if channels is None else min(int(channels), g.shape[0])
-        im = a.imshow(g[:k, :k].numpy(), cmap=cmap, interpolation="nearest")
+        return g[:k, :k]
+
+    limits: Dict[str, Any] = {}
+    if shared_scale:
+        limits = {"vmin": min(float(block(g).min()) for g in matrices.values()),
+                  "vmax": max(float(block(g).max()) for g in matrices.values())}
+    for a, (name, g) in zip(axes_list, matrices.items()):
+        im = a.imshow(block(g).numpy(), cmap=cmap, interpolation="nearest", **limits)
         a.set_title(_wrap(name, int(size * 10)), fontsize=10)
         a.set_xlabel("channel j", fontsize=8)
         a.set_ylabel("channel i", fontsize=8)

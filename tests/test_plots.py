@@ -208,3 +208,24 @@ def test_save_figure_writes_a_png(tmp_path):
     path = plots.save_figure(plots.show_images(_gradient_image()), tmp_path / "sub" / "grid.png")
     with Image.open(path) as img:
         assert img.format == "PNG" and img.width > 50
+
+
+def test_show_images_true_size_draws_a_half_size_image_half_as_large():
+    big, small = torch.rand(1, 3, 40, 60), torch.rand(1, 3, 20, 30)
+    fig = plots.show_images({"big": big, "small": small}, true_size=True)
+    for ax in fig.axes[:2]:
+        assert ax.get_xlim() == (-0.5, 59.5) and ax.get_ylim() == (39.5, -0.5)
+    assert fig.axes[1].images[0].get_array().shape[:2] == (20, 30)
+    plain = plots.show_images({"big": big, "small": small})
+    assert plain.axes[1].get_xlim() == (-0.5, 29.5)  # without it each image fills its panel
+    plt.close("all")
+
+
+def test_show_gram_shared_scale():
+    a, b = torch.rand(8, 8), 10 * torch.rand(8, 8)
+    shared = plots.show_gram({"a": a, "b": b}, shared_scale=True)
+    limits = [ax.images[0].get_clim() for ax in shared.axes if ax.images]
+    assert limits[0] == limits[1] == (float(min(a.min(), b.min())), float(max(a.max(), b.max())))
+    own = plots.show_gram({"a": a, "b": b})
+    assert [ax.images[0].get_clim() for ax in own.axes if ax.images][0][1] == pytest.approx(float(a.max()))
+    plt.close("all")

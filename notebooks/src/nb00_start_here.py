@@ -20,7 +20,9 @@ time; this first notebook shows the whole thing once, checks your set-up and giv
 ## The network
 
 `stlib.load_vgg19()` loads the 16 convolutions of VGG-19 (never the 500 MB classifier). With internet it
-uses the ImageNet weights Gatys et al. used; without, it falls back to *seeded random* weights and says so.
+uses torchvision's ImageNet weights - the same architecture trained on the same data as the Caffe model of
+Gatys et al., but not their weights: theirs were also rescaled so that every filter's mean activation is 1.
+Without internet it falls back to *seeded random* weights and says so.
 `stlib.course.load_model` does the same and prints, once, which weights you got.
 """),
     ("code", r"""

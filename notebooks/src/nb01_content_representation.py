@@ -26,7 +26,8 @@ photo = stlib.load_image("chelsea", SIZE)
 
 A convolutional layer slides small filters over the image; each output value is a weighted sum of a 3×3
 neighbourhood. Below, two hand-made 3×3 filters find vertical and horizontal edges of a grey photo. A 2×2
-max-pooling then keeps the strongest response in every 2×2 block, halving width and height. VGG-19 is 16
+max-pooling then keeps the strongest response in every 2×2 block, halving width and height (drawn at the
+same pixel scale, the pooled map is half as wide and half as tall). VGG-19 is 16
 such convolutions (each followed by a ReLU, `max(0, x)`) with a pooling after every block - except that
 its 64 … 512 filters per layer were *learned* on ImageNet instead of written by hand.
 """),
@@ -37,9 +38,9 @@ filters = torch.stack([sobel, sobel.T]).unsqueeze(1)                     # (2 fi
 edges = F.conv2d(grey, filters, padding=1).relu()                        # (1, 2, H, W): one map per filter
 pooled = F.max_pool2d(edges, kernel_size=2)                              # (1, 2, H/2, W/2)
 plots.show_images({"grey photo": grey,
-                   "vertical edges (filter 1)": edges[:, :1] / edges.max(),
-                   "horizontal edges (filter 2)": edges[:, 1:] / edges.max(),
-                   "after 2×2 max-pooling": pooled[:, :1] / pooled.max()}, size=2.6)
+                   "vertical edges": edges[:, :1] / edges.max(),
+                   "horizontal edges": edges[:, 1:] / edges.max(),
+                   "2×2 max-pooled": pooled[:, :1] / pooled.max()}, size=2.6, true_size=True)
 """),
     ("md", r"""
 ## VGG-19, layer by layer

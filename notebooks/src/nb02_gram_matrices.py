@@ -75,19 +75,35 @@ stlib.checks.check_gram(gram_matrix)
     ("md", r"""
 ## What Gram matrices look like
 
-From here on we use `stlib.gram_matrix`. Below, the first 64×64 corner of the Gram matrices of the painting
-and of the photo at `relu1_1` and `relu3_1`. Bright diagonal cells are channels that fire a lot; bright
-off-diagonal cells are pairs of channels that fire *together* - a blue area that is also striped, say.
-The two images give clearly different patterns: that difference is what the style loss measures.
+From here on we use `stlib.gram_matrix`. Below, the first 32×32 corner of the Gram matrices of the
+painting and of the photo at `relu1_1` (top) and `relu3_1` (bottom), each pair on **one colour scale**, so
+brighter means larger. Entry (i, i) on the diagonal is channel i's energy. A channel that fires strongly
+everywhere also makes large products with every other channel, so it lights up its whole row and column:
+the maps are crossed by **bright stripes** rather than a bright diagonal. Off the stripes, bright cells
+are pairs of channels that fire *together* - a blue area that is also striped, say. The painting and the
+photo light up different channels, and by different amounts: that difference is what the style loss
+measures.
 """),
     ("code", r"""
 with torch.no_grad():
     feats_painting = stlib.extract_features(vgg, painting, stlib.STYLE_LAYERS)
     feats_photo = stlib.extract_features(vgg, photo, stlib.STYLE_LAYERS)
-plots.show_gram({"painting, relu1_1": stlib.gram_matrix(feats_painting["relu1_1"]),
-                 "photo, relu1_1": stlib.gram_matrix(feats_photo["relu1_1"]),
-                 "painting, relu3_1": stlib.gram_matrix(feats_painting["relu3_1"]),
-                 "photo, relu3_1": stlib.gram_matrix(feats_photo["relu3_1"])}, size=2.8)
+for layer in ("relu1_1", "relu3_1"):
+    plots.show_gram({f"painting, {layer}": stlib.gram_matrix(feats_painting[layer]),
+                     f"photo, {layer}": stlib.gram_matrix(feats_photo[layer])}, channels=32, size=2.8,
+                    shared_scale=True)
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+# The claims above, measured: stripes (whole rows brighter than others) and the painting/photo difference.
+for layer in ("relu1_1", "relu3_1"):
+    gp, gq = stlib.gram_matrix(feats_painting[layer])[0], stlib.gram_matrix(feats_photo[layer])[0]
+    rows = gp.mean(dim=1)
+    stripes = float(rows.max() / rows.median()) > 3
+    diagonal_peak = bool((gp.diagonal() >= gp.max(dim=1).values).float().mean() > 0.9)
+    different = float((gp - gq).norm() / gq.norm()) > 0.2
+    print(f"{layer}: some rows > 3x the median row: {stripes}; diagonal is each row's peak: {diagonal_peak}; "
+          f"painting and photo differ by > 20%: {different}")
 """),
     ("md", r"""
 ## Style is not layout
@@ -176,13 +192,14 @@ STYLE_STEPS = course.pick(150, fast=5)
 textures = {}
 for k in range(1, 6):
     layers = stlib.STYLE_LAYERS[:k]
-    textures[" + ".join(n.replace("relu", "") for n in layers)] = stlib.stylize(
+    textures[f"to {layers[-1]}"] = stlib.stylize(
         photo, painting, content_weight=0, style_layers={n: preset.style_layers[n] for n in layers},
         tv_weight=0, init="noise", size=SIZE, steps=STYLE_STEPS, model=vgg_avg, precision="auto")
-plots.show_images({"painting": painting, **{f"relu {k}": v for k, v in textures.items()}}, ncols=6, size=2.3)
+plots.show_images({"painting": painting, **textures}, ncols=6, size=2.3)
 """),
     ("md", r"""
-**How to read the row.** `relu1_1` alone reproduces the palette and pixel-scale grain. Each deeper layer
+**How to read the row.** Each picture matches the Gram matrices of every style layer from `relu1_1` up to
+the one named. `relu1_1` alone reproduces the palette and pixel-scale grain. Each deeper layer
 adds structure at the scale of its receptive field: with `relu3_1` and beyond, strokes and blobs of the
 painting's size appear. None of the images copies the painting's layout - there is no content term -
 they are new pieces of the same texture. (With the offline random weights the larger structures are

@@ -13,7 +13,7 @@ several layers with weights $w_l$ (notebook 02), and a total-variation term that
 pixels alike. This notebook is about the numbers in front: what they do, how to choose them, and why
 papers and tutorials quote values that differ by factors of a million.
 
-You will write the TV loss and choose per-layer style weights.
+You will write the TV loss, choose per-layer style weights and assemble the total objective.
 """),
     ("code", r"""
 import torch
@@ -117,40 +117,56 @@ stlib.checks.check_layer_weights(my_layer_weights, per_layer)
 """),
     ("solution", "layer_weights"),
     ("md", r"""
+Does the preset pass this rule? Not necessarily: it was tuned by eye for pictures at the notebook's
+budget, not for equal shares at the start.
+"""),
+    ("code", r"""
+preset_shares = {n: preset.style_layers[n] * per_layer[n] for n in stlib.STYLE_LAYERS}
+spread = max(preset_shares.values()) / min(preset_shares.values())
+print(f"preset {preset.name!r}: the largest layer share is {spread:.0f}x the smallest "
+      f"({'within' if spread <= 10 else 'outside'} the exercise's 10x rule)")
+"""),
+    ("md", r"""
+With the offline weights the preset is far outside the rule: it lets `relu1_1` and `relu2_1` carry most
+of the style loss, because with random filters the deep layers hold little structure worth copying and
+their texture turns into blotches (their receptive fields are larger, their statistics noisier). The
+exercise's rule answers a different question - *what if every layer had the same say at the start?* -
+and the pictures below show what that looks like.
+
 Compare three weightings on the same photo and painting. (Until you fill in `my_layer_weights`, the
-third picture uses the preset.) Balanced weights let the coarse layers shape larger strokes; equal
-weights usually leave only the fine grain of the dominant layer.
+third picture uses the preset.) To compare them fairly, each is scaled so that its **weighted style loss
+at the start** - $\beta \sum_l w_l E_l$ at the photo - is the preset's: all three pull equally hard
+towards the painting at the first step, and only the split between the layers differs. (Scaling by the
+sum of the weights instead would hand equal weights, dominated by the large `relu1_1` loss, a pull
+hundreds of times stronger than balanced ones, and a balanced answer an untouched photo.)
 """),
     ("code", r"""
 weightings = {"equal weights": {n: 1.0 for n in stlib.STYLE_LAYERS}, f"preset {preset.name!r}": preset.style_layers,
               "your weights": my_layer_weights or preset.style_layers}
+start_pull = sum(preset.style_layers[n] * per_layer[n] for n in stlib.STYLE_LAYERS)   # sum_l w_l E_l, preset
 runs = {}
 for label, weights in weightings.items():
-    scale = preset.style_weight * sum(preset.style_layers.values()) / sum(weights.values())  # same total weight
+    scale = preset.style_weight * start_pull / sum(weights[n] * per_layer[n] for n in stlib.STYLE_LAYERS)
     runs[label] = stlib.stylize(photo, painting, style_layers=weights, style_weight=scale, size=SIZE, steps=STEPS,
                                 model=vgg, precision="auto")
+    print(f"{label:>18}: style weight {scale:.3g}, weighted style loss at the start "
+          f"{runs[label].history[0]['style']:.4g}")
 plots.show_images(runs, size=3)
 """),
     ("md", r"""
-## The α/β ratio
+Equal weights put nearly everything into `relu1_1`: colour and pixel-scale grain. Balanced weights hand a
+share to the deep layers, whose statistics describe larger patterns; the preset sits in between.
+"""),
+    ("md", r"""
+## The total objective
 
-Only the *ratio* of the content and style weights matters for where the optimum lies (scaling the whole
-loss by a constant moves no minimum). Small β/α: the photo barely changes. Large β/α: the painting's
-texture takes over and the photo's content fades. A sweep over five ratios, each a factor 10 apart, up to
-the preset. Here every run takes the same number of Adam steps from the photo (notebook 04): Adam moves
-each pixel by at most about `lr` per step, so the pictures show how hard each setting pulls towards the
-painting within the same budget.
+### Exercise 3 · Assemble the objective
+
+Write `total_loss(content_term, style_terms, layer_weights, alpha, beta)`: `content_term` is the content
+loss (a 0-dim tensor), `style_terms` maps each style layer to its unweighted $E_l$, `layer_weights` to its
+$w_l$. Return $\alpha\,\mathcal{L}_\text{content} + \beta \sum_l w_l E_l$ as a tensor (TV left out here).
 """),
-    ("code", r"""
-SWEEP_STEPS = course.pick(80, fast=3)
-sweep = {}
-for factor in (0.0001, 0.001, 0.01, 0.1, 1.0):
-    beta = preset.style_weight * factor
-    sweep[f"β/α = {beta / preset.content_weight:g}"] = stlib.stylize(
-        photo, painting, style_weight=beta, optimizer="adam", lr=0.03, size=SIZE, steps=SWEEP_STEPS, model=vgg,
-        precision="auto")
-plots.show_images(sweep, ncols=5, size=2.6)
-"""),
+    ("code", r
     ("md", r"""
 ## Conventions: why published weights differ by orders of magnitude
 
@@ -159,13 +175,20 @@ weights are only meaningful together with its conventions:
 
 | | Gram matrix | style loss per layer | content loss | input pixels | published weights |
 |---|---|---|---|---|---|
-| Gatys et al. 2016 | raw sums $FF^\top$ | $\frac{1}{4N_l^2M_l^2}\sum(G-A)^2$, $w_l = \frac15$ | $\frac12\sum(F-P)^2$ | Caffe VGG, 0-255, mean subtracted | $\alpha/\beta = 10^{-3}$ … $10^{-4}$ |
-| PyTorch tutorial (Jacq & Herring) | $FF^\top / (CHW)$ | mean squared error | mean squared error | 0-1, ImageNet mean/std | content 1, style $10^6$ |
-| Johnson's *neural-style* (Lua) | $FF^\top / (CHW)$ | mean squared error | mean squared error | Caffe VGG, 0-255, mean subtracted | content 5, style 100 |
-| **stlib** | $FF^\top/(CHW)$ by default (`gram_norm=`) | mean squared error | mean squared error | 0-1, ImageNet mean/std | the tutorial's 1 / $10^6$ |
+| | network and input | layers | Gram matrix | style loss per layer | content loss | published weights |
+|---|---|---|---|---|---|---|
+| Gatys et al. 2016 | Caffe VGG-19 **rescaled so every filter's mean activation is 1**; 0-255, mean subtracted | content `relu4_2`, style `relu1_1`…`relu5_1` | raw sums $FF^\top$ | $\frac{1}{4N_l^2M_l^2}\sum(G-A)^2$, $w_l = \frac15$ | $\frac12\sum(F-P)^2$ | $\alpha/\beta = 10^{-3}$ … $10^{-4}$ |
+| PyTorch tutorial (Jacq & Herring) | torchvision VGG-19; 0-1, ImageNet mean/std | content `conv2_2`, style `conv1_1`, `conv1_2`, `conv2_1`, `conv2_2`, `conv3_1` (before the ReLU) | $FF^\top / (CHW)$ | mean squared error | mean squared error | content 1, style $10^6$ |
+| Johnson's *neural-style* (Lua) | Caffe VGG-19 (not rescaled); 0-255, mean subtracted | content `relu4_2`, style `relu1_1`…`relu5_1` | $FF^\top / (CHW)$ | mean squared error | mean squared error | content 5, style 100 |
+| **stlib** | torchvision VGG-19 or offline random filters; 0-1, ImageNet mean/std | Gatys's | $FF^\top/(CHW)$ by default (`gram_norm=`) | mean squared error | mean squared error | the tutorial's 1 / $10^6$ at Gatys's layers (`IMAGENET`); `OFFLINE` for random filters |
 
-($N_l = C$ channels, $M_l = H\cdot W$ positions of layer *l*.) Rather than trusting algebra, measure the
-conversion factors on real feature maps: the painting (resized to the photo) as $x$, the photo as target.
+($N_l = C$ channels, $M_l = H\cdot W$ positions of layer *l*.) So the three published settings differ in
+more than constants: the tutorial's $10^6$ was tuned for five shallow, pre-ReLU layers and content at
+`conv2_2`, and Gatys's ratio for a network whose filters were rescaled. Neither transfers exactly to
+another network or other layers; stlib uses the tutorial's numbers at Gatys's layers as a starting point.
+The constants inside the losses, though, can be converted exactly. Rather than trusting algebra, measure
+the conversion factors on real feature maps: the painting (resized to the photo) as $x$, the photo as
+target.
 """),
     ("code", r"""
 x_img = stlib.resize(painting, tuple(photo.shape[-2:]))   # "x", the image being painted: the photo's size
@@ -241,11 +264,23 @@ for label, row in equivalent.items():
     print(f"{label:<40}" + "".join(f"{row[n]:>10.2g}" for n in stlib.STYLE_LAYERS))
 """),
     ("md", r"""
-Once the conventions are taken out, settings that look a million times apart land within an order of
-magnitude or two of each other - and the rest is taste and the network: with different weights (or the
-offline random filters) the raw loss sizes change, which is why stlib keeps a separate preset for them.
-When you copy weights from a paper or a repository, copy its Gram normalisation, loss reductions and input
-range with them - or convert, as above.
+Read the rows with care. The conversion takes out the constants inside the losses and the input range,
+measured on *this* network; it cannot take out the rest of each row of the table: the tutorial's $10^6$
+belongs to other layers, Gatys's ratio to a rescaled Caffe network, and the numbers depend on the image
+(Gatys's content term grows with its size). So the rows are not expected to agree, and how far apart they
+land says as much about the network as about taste. With the offline weights, in particular, every factor
+above comes from random filters - the method of conversion carries over to ImageNet weights, the numbers
+do not.
+"""),
+    ("code", r"""
+spread = {n: max(row[n] for row in equivalent.values()) / min(row[n] for row in equivalent.values())
+          for n in stlib.STYLE_LAYERS}
+print("largest / smallest converted style weight per layer:", "  ".join(f"{n} {v:.2g}x" for n, v in spread.items()))
+print(f"(measured with the {'offline random' if preset.name == 'offline' else 'ImageNet'} weights)")
+"""),
+    ("md", r"""
+When you copy weights from a paper or a repository, copy its layers, Gram normalisation, loss reductions,
+input range and network with them - or convert what can be converted, as above, and then tune by eye.
 
 **Next:** the optimiser that minimises all this.
 """),
