@@ -10,7 +10,8 @@ an optimiser moves the pixels downhill. This notebook does that by hand first, t
 optimisers people use (Adam and L-BFGS), the two usual starting points, and shows how to make a run
 exactly reproducible.
 
-You will write one gradient-descent step and a reproducible noise generator.
+You will write one gradient-descent step, the closure L-BFGS needs, a reproducible noise generator and
+the choice of the starting image.
 """),
     ("code", r"""
 import torch
@@ -44,7 +45,7 @@ going to repaint first.
 x = photo.clone().requires_grad_(True)
 loss = loss_fn(x)
 loss.backward()
-print(f"loss {float(loss):.4g}; gradient shape {tuple(x.grad.shape)}")
+print(f"loss {loss.item():.4g}; gradient shape {tuple(x.grad.shape)}")
 magnitude = x.grad.abs().sum(dim=1, keepdim=True)
 plots.show_images({"photo": photo, "|d loss / d pixel| (brightest 1% saturated)":
                    (magnitude / magnitude.quantile(0.99)).clamp(0, 1)}, size=3)
@@ -91,7 +92,7 @@ def adam_by_hand(image, steps, lr=0.02, beta1=0.9, beta2=0.999, eps=1e-8):
         with torch.no_grad():
             x -= lr * m_hat / (v_hat.sqrt() + eps)
             x.clamp_(0, 1)
-        losses.append(float(loss))
+        losses.append(loss.item())
     return x.detach(), losses
 
 
@@ -105,7 +106,7 @@ def adam_by_torch(image, steps, lr=0.02):
         optimiser.step()
         with torch.no_grad():
             x.clamp_(0, 1)
-        losses.append(float(loss))
+        losses.append(loss.item())
     return x.detach(), losses
 
 
@@ -115,6 +116,32 @@ print("losses by hand: ", " ".join(f"{v:.4g}" for v in my_losses))
 print("torch.optim.Adam:", " ".join(f"{v:.4g}" for v in their_losses))
 assert torch.allclose(torch.tensor(my_losses), torch.tensor(their_losses), rtol=1e-3), "should match torch's Adam"
 """),
+    ("md", r"""
+## The closure: how L-BFGS asks for the loss
+
+Adam needs one gradient per step, so the loop above calls `backward()` itself. `torch.optim.LBFGS` is
+different: within one `step` it may need the loss and gradient several times, at points it chooses (for
+its line search, or for several inner iterations when `max_iter > 1`). So you hand `optimizer.step` a
+**closure** - a function it can call whenever it wants: clear the old gradient, compute the loss at the
+current `x`, backpropagate, return the loss. The loop is then just `optimizer.step(closure)`, followed by
+the clamp.
+
+### Exercise 2 · Write the closure
+
+Write `make_closure(x, optimizer, loss_fn)` that returns such a function (`x` is the image being
+optimised, a leaf tensor with `requires_grad=True`; `loss_fn(x)` returns the loss). The check runs your
+closure inside `torch.optim.LBFGS` on a small problem.
+"""),
+    ("code", r'''
+def make_closure(x, optimizer, loss_fn):
+    """A function for optimizer.step(...): zero the gradient, loss at the current x, backward, return the loss."""
+    raise NotImplementedError  # your code here
+'''),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+stlib.checks.check_closure(make_closure)
+"""),
+    ("solution", "closure"),
     ("md", r"""
 ## Adam vs L-BFGS
 
@@ -140,7 +167,8 @@ plots.plot_losses(runs, x="time")
 """),
     ("md", r"""
 L-BFGS reaches in a few dozen steps a loss that Adam needs many more for, which is why Gatys et al. and
-most implementations use it. Adam's strengths are elsewhere: it is robust to noisy or changing
+Johnson's *neural-style* use it (most tutorials - TensorFlow's, Udacity's, d2l's - use Adam, which is
+simpler to set up and good enough for a few hundred steps). Adam's strengths are elsewhere: it is robust to noisy or changing
 objectives, and each step moves a pixel by about `lr` at most. Notice too that Adam's picture keeps more
 of the photo only because it has not gone as far: a less converged run is not a worse picture, just a
 different point on the way from the photo to the minimum.
@@ -200,7 +228,7 @@ print("seed 1 twice -> identical:", torch.equal(a.image, b.image))
 print("seed 1 vs 2  -> identical:", torch.equal(a.image, c.image))
 """),
     ("md", r"""
-### Exercise 2 · Reproducible noise
+### Exercise 3 · Reproducible noise
 
 Write `seeded_noise(shape, seed)` that returns uniform noise in [0, 1) of the given shape, **the same for
 the same seed**, without touching PyTorch's global random generator (calling `torch.manual_seed` would
@@ -216,6 +244,24 @@ def seeded_noise(shape, seed):
 stlib.checks.check_seeded_noise(seeded_noise)
 """),
     ("solution", "seeded_noise"),
+    ("md", r"""
+### Exercise 4 · The starting image
+
+`stylize(init=...)` starts from the photo or from noise. Write `start_image(photo, init, seed)`: for
+`init="content"` a **copy** of the photo (the optimiser changes its image in place - what would happen to
+`photo` if you returned it itself?), for `init="noise"` uniform noise of the photo's shape drawn as in
+exercise 3, and a `ValueError` naming the choices for anything else.
+"""),
+    ("code", r'''
+def start_image(photo, init, seed):
+    """Where the optimisation starts: a copy of the photo ("content") or seeded noise of its shape ("noise")."""
+    raise NotImplementedError  # your code here
+'''),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+stlib.checks.check_start_image(start_image)
+"""),
+    ("solution", "start_image"),
     ("md", r"""
 **Next:** notebook 05 turns the weights into sliders that steer a running optimisation; notebook 06 goes
 beyond the paper.
