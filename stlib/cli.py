@@ -143,7 +143,8 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
     _say(f"device: {dev}, precision: {chosen}" + (" (auto)" if precision == "auto" else ""))
     options = {k: v for k, v in options.items() if v is not None}  # None -> stylize's presets
     if check:  # images first: a bad file is reported before the estimate's few seconds of timing
-        content, style = load_image(content), load_image(style)
+        content = load_image(content)
+        style = [load_image(s) for s in style] if isinstance(style, list) else load_image(style)
         _check_estimate(dev, chosen, options, force, tuple(content.shape[-2:]))
     result = stylize(content, style, model=model, precision=precision, progress=True, **options)
     saved = result.save(out)
@@ -170,8 +171,12 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         "size": args.size, "steps": args.steps, "style_weight": args.style_weight,
         "content_weight": args.content_weight, "tv_weight": args.tv_weight, "optimizer": args.optimizer,
         "init": args.init, "seed": args.seed, "scales": args.scales, "preserve_color": args.preserve_color,
+        "style_masks": args.masks,
     }
-    result, _ = _run(args.content, args.style, Path(args.output), weights=args.weights, pooling=args.pooling,
+    if args.region_style and not args.masks:
+        raise ValueError("--region-style needs --masks: the mask says where each style goes")
+    style = [args.style, *args.region_style] if args.masks else args.style
+    result, _ = _run(args.content, style, Path(args.output), weights=args.weights, pooling=args.pooling,
                      device=args.device, precision=args.precision, options=options,
                      check=not args.no_estimate, force=args.force)
     return _exit_code(result)
@@ -332,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, help="seed for init=noise (default 0)")
     t.add_argument("--scales", type=_positive_int, help="coarse-to-fine octaves, e.g. 3 = size/4, size/2, size")
     t.add_argument("--preserve-color", choices=["luminance", "histogram"], help="keep the photo's colours")
+    t.add_argument("--masks", metavar="MASK",
+                   help="spatial control: a region mask (bundled name such as rocket_sky, or a greyscale image); "
+                        "STYLE paints its white region, --region-style the black one")
+    t.add_argument("--region-style", action="append", default=[], metavar="STYLE",
+                   help="the style of the next region of --masks (repeat for more regions)")
     t.add_argument("--pooling", choices=["max", "avg"], default="max", help="VGG pooling (default: max)")
     t.add_argument("--no-estimate", action="store_true",
                    help="skip the time/memory estimate printed before the run (it times a few tiny steps, ~2 s)")

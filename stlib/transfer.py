@@ -29,6 +29,7 @@ from .model import VGG19Features, extract_features, load_vgg19, resolve_device
 from .engine.optim import LBFGS, Adam
 from .engine.precision import autocast, fp32_gram, memory_format, resolve_precision
 from .presets import preset_for
+from .regions import guided_style_layer_loss, load_masks, with_regions
 from .result import StepInfo, StopReason, StylizeResult
 
 LayerSpec = Union[Mapping[str, float], Sequence[str], None]
@@ -174,7 +175,8 @@ def objective(
     gram_norm: Union[bool, str, None] = True,
 ) -> Dict[str, Any]:
     """All terms of the objective for ``image`` (1, 3, H, W): weighted ``content``, ``style``, ``tv``, ``total``
-    (0-dim float32 tensors) and the unweighted per-layer losses under ``layers``."""
+    (0-dim float32 tensors) and the unweighted per-layer losses under ``layers``. Targets with ``masks``
+    (``stlib.regions.with_regions``) are matched region by region with guided Gram matrices."""
     feats = extract_features(model, image, list(content_layers) + list(style_layers))
     per_layer: Dict[str, torch.Tensor] = {}
     zero = torch.zeros((), device=image.device)
@@ -182,9 +184,14 @@ def objective(
     for name, w in content_layers.items():
         per_layer[f"content:{name}"] = content_loss(feats[name], targets["content"][name])
         c_term = c_term + w * per_layer[f"content:{name}"]
+    masks = targets.get("masks")  # region masks: guided Gram matrices (stlib.regions)
     for name, w in style_layers.items():
-        gram = fp32_gram(feats[name], normalize=gram_norm)  # = gram_matrix, without a kept fp32 copy
-        per_layer[f"style:{name}"] = F.mse_loss(gram, targets["style"][name].expand_as(gram))
+        if masks is not None:
+            per_layer[f"style:{name}"] = guided_style_layer_loss(feats[name], masks[name], targets["style"][name],
+                                                                 gram_norm)
+        else:
+            gram = fp32_gram(feats[name], normalize=gram_norm)  # = gram_matrix, without a kept fp32 copy
+            per_layer[f"style:{name}"] = F.mse_loss(gram, targets["style"][name].expand_as(gram))
         s_term = s_term + w * per_layer[f"style:{name}"]
     tv = tv_loss(image) if tv_weight > 0 else zero
     terms = {"content": content_weight * c_term, "style": style_weight * s_term, "tv": tv_weight * tv}
@@ -235,6 +242,20 @@ def scale_plan(
     return list(zip(sizes, counts))
 
 
+def _region_masks(style_masks: Any, n_styles: int, style_blend: Optional[Sequence[float]]) -> Optional[torch.Tensor]:
+    """``stylize``'s ``style_masks`` loaded as (1, R, H, W), checked against the number of styles; None without."""
+    if style_masks is None:
+        return None
+    if style_blend is not None:
+        raise ValueError("style_masks gives each style its own region, style_blend mixes styles everywhere: "
+                         "pass one of them")
+    masks = load_masks(style_masks)
+    if masks.shape[1] != n_styles:
+        raise ValueError(f"style_masks has {masks.shape[1]} regions but {n_styles} style(s) were given: pass one "
+                         "style per region, e.g. style=[for_white, for_black] with a greyscale mask")
+    return masks
+
+
 def _initial(init: Union[str, torch.Tensor], content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
     if isinstance(init, torch.Tensor):
         img = init.detach().float().cpu()
@@ -277,6 +298,7 @@ def stylize(
     scales: Union[str, int, Sequence[float], None] = None,
     preserve_color: Optional[str] = None,
     style_blend: Optional[Sequence[float]] = None,
+    style_masks: Any = None,
     gram_norm: Union[bool, str, None] = True,
     stop: Optional[Any] = None,
     rtol: float = 1e-6,
@@ -311,6 +333,10 @@ def stylize(
     a third of the time, so finishing in fp32 only costs time; see benchmarks/README.md).
     ``cuda_graph``: replay each step as one captured CUDA graph (None = automatically on CUDA up to 1024 x 1024
     px with bf16/fp32 and no hooks on the model; same numbers, far less Python overhead per step).
+    ``style_masks``: spatial control (Gatys et al., CVPR 2017; ``stlib.regions``): region masks - a bundled mask
+    name such as "rocket_sky", a greyscale image (white = region 0, black = region 1) or a tensor (R, H, W) -
+    and one style per region in ``style``; region r of the photo is matched to style r through guided Gram
+    matrices (not combined with ``style_blend``).
     ``preserve_color``: None, "luminance" (style only brightness, keep the photo's colours) or
     "histogram" (recolour the painting to the photo's colour statistics first).
     ``callback(StepInfo)`` runs every ``every`` steps and at the end; returning False stops the run.
@@ -357,6 +383,7 @@ def stylize(
     if len(blend) != len(style_imgs) or any(b < 0 for b in blend) or sum(blend) <= 0:
         raise ValueError(f"style_blend needs {len(style_imgs)} non-negative weights, got {style_blend}")
     blend = [b / sum(blend) for b in blend]
+    region_masks = _region_masks(style_masks, len(style_imgs), style_blend)
     if preserve_color == "histogram":
         style_imgs = [match_color(s, content_img) for s in style_imgs]
     work_content = luminance_only(content_img) if preserve_color == "luminance" else content_img
@@ -416,6 +443,10 @@ def stylize(
                     with autocast(prec, dev):
                         targets_by_precision[prec] = compute_targets(
                             model, c_img, s_imgs, c_layers, s_layers, blend, gram_norm)
+                        if region_masks is not None:
+                            targets_by_precision[prec] = with_regions(
+                                targets_by_precision[prec], model, s_imgs, s_layers, region_masks,
+                                tuple(c_img.shape[-2:]), gram_norm)
                 targets = targets_by_precision[prec]
                 x_in_fmt = memory_format(prec, dev)
 
@@ -518,6 +549,7 @@ def stylize(
         "style_layers": s_layers, "optimizer": optimizer, "lr": lr, "init": init if isinstance(init, str) else "tensor",
         "size": final_size, "sizes": sizes, "steps": step_counts, "seed": seed, "pooling": model.pooling,
         "preserve_color": preserve_color, "style_blend": blend, "gram_norm": gram_norm, "preset": preset.name,
+        "regions": None if region_masks is None else int(region_masks.shape[1]),
         "fp32_finish": polish, "cuda_graph": graph_used,
     }
     return StylizeResult(

@@ -232,3 +232,25 @@ def test_subcommand_help(capsys):
     assert "--preserve-color" in out and "--precision" in out and "CONTENT" in out
     assert main(["weights", "export", "--help"]) == 0
     assert "--dtype" in capsys.readouterr().out
+
+
+def test_transfer_with_region_masks(pair_files, tmp_path, monkeypatch, capsys):
+    seen = {}
+    real = stylize_module.stylize
+
+    def spy(content, style, **kwargs):
+        seen.update(kwargs, style=style)
+        return real(content, style, **kwargs)
+
+    monkeypatch.setattr(stylize_module, "stylize", spy)
+    out = tmp_path / "regions.png"
+    rc = main(["transfer", "rocket", "starry_night", "--region-style", "mosaic", "--masks", "rocket_sky",
+               "-o", str(out), "--size", "48", "--steps", "1"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert seen["style_masks"] == "rocket_sky" and isinstance(seen["style"], list) and len(seen["style"]) == 2
+    assert out.is_file()
+    rc = main(["transfer", *pair_files, "-o", str(tmp_path / "o.png"), "--region-style", "mosaic", "--steps", "1"])
+    assert rc == 2 and "--masks" in error_line(capsys.readouterr())
+    rc = main(["transfer", *pair_files, "-o", str(tmp_path / "o.png"), "--masks", "rocket_sky", "--steps", "1"])
+    assert rc == 2 and "one style per region" in error_line(capsys.readouterr())

@@ -116,3 +116,44 @@ def test_bundled_mask_matches_its_generator_and_the_photo(tmp_path):
     assert 0.5 < float(sky.mean()) < 0.85                                   # mostly sky, but two real regions
     blue = photo[0, 2] - photo[0, 0]
     assert float((blue * sky).sum() / sky.sum()) > float((blue * (1 - sky)).sum() / (1 - sky).sum()) + 0.1
+
+
+# ------------------------------------------------------------------------------------------------ in stylize
+def test_one_full_region_gives_the_plain_objective(vgg, tiny_pair):
+    content, style = tiny_pair
+    layers, s_layers = {"relu4_2": 1.0}, {"relu1_1": 1.0, "relu3_1": 2.0}
+    targets = stlib.compute_targets(vgg, content, [style], layers, s_layers, [1.0])
+    guided = stlib.regions.with_regions(targets, vgg, [style], s_layers, torch.ones(1, 1, 5, 5),
+                                        tuple(content.shape[-2:]))
+    x = torch.rand(content.shape, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        plain = stlib.objective(vgg, x, targets, layers, s_layers, 1.0, 1e4, 0.0)
+        regions = stlib.objective(vgg, x, guided, layers, s_layers, 1.0, 1e4, 0.0)
+    assert torch.allclose(plain["total"], regions["total"], rtol=1e-5)
+
+
+def _flat(color, seed):
+    noise = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(seed))
+    return (torch.tensor(color).view(1, 3, 1, 1) * (0.6 + 0.4 * noise)).clamp(0, 1)
+
+
+def test_stylize_paints_each_region_in_its_own_style(vgg):
+    content = torch.full((1, 3, 48, 64), 0.5)
+    red, blue = _flat([1.0, 0.1, 0.1], 1), _flat([0.1, 0.1, 1.0], 2)
+    mask = torch.zeros(48, 64)
+    mask[:, :32] = 1.0                                                       # left: region 0 (red), right: blue
+    result = stlib.stylize(content, [red, blue], style_masks=mask, model=vgg, size=64, steps=40, content_weight=0,
+                           tv_weight=0, progress=False, precision="fp32")
+    redness = result.image[0, 0] - result.image[0, 2]
+    left, right = float(redness[:, :24].mean()), float(redness[:, 40:].mean())
+    assert left > 0.2 and right < -0.2, (left, right)
+    assert result.settings["regions"] == 2
+
+
+def test_stylize_region_errors(vgg, tiny_pair):
+    content, style = tiny_pair
+    with pytest.raises(ValueError, match="one style per region"):
+        stlib.stylize(content, style, style_masks=torch.ones(48, 64), model=vgg, steps=1, progress=False)
+    with pytest.raises(ValueError, match="style_blend"):
+        stlib.stylize(content, [style, style], style_masks=torch.ones(48, 64), style_blend=[1, 1], model=vgg,
+                      steps=1, progress=False)

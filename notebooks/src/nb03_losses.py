@@ -127,9 +127,10 @@ print(f"preset {preset.name!r}: the largest layer share is {spread:.0f}x the sma
       f"({'within' if spread <= 10 else 'outside'} the exercise's 10x rule)")
 """),
     ("md", r"""
-With the offline weights the preset is far outside the rule: it lets `relu1_1` and `relu2_1` carry most
-of the style loss, because with random filters the deep layers hold little structure worth copying and
-their texture turns into blotches (their receptive fields are larger, their statistics noisier). The
+With the offline weights the `offline` preset is far outside the rule, and deliberately so: it lets
+`relu1_1` and `relu2_1` carry most of the style loss, because with random filters the deep layers hold
+little structure worth copying and, given a large share, paint blotches. (With ImageNet weights the
+`imagenet` preset is simply the tutorial's equal weights, chosen without regard to this rule.) The
 exercise's rule answers a different question - *what if every layer had the same say at the start?* -
 and the pictures below show what that looks like.
 
@@ -154,8 +155,10 @@ for label, weights in weightings.items():
 plots.show_images(runs, size=3)
 """),
     ("md", r"""
-Equal weights put nearly everything into `relu1_1`: colour and pixel-scale grain. Balanced weights hand a
-share to the deep layers, whose statistics describe larger patterns; the preset sits in between.
+The printed losses confirm that all three start with the same style pull. Where equal weights leave one
+layer dominant (with the offline weights `relu1_1`, see the shares above), they copy mostly its colour
+and pixel-scale grain; balanced weights hand a share to the deep layers, whose statistics describe larger
+patterns.
 """),
     ("md", r"""
 ## The total objective
@@ -166,15 +169,43 @@ Write `total_loss(content_term, style_terms, layer_weights, alpha, beta)`: `cont
 loss (a 0-dim tensor), `style_terms` maps each style layer to its unweighted $E_l$, `layer_weights` to its
 $w_l$. Return $\alpha\,\mathcal{L}_\text{content} + \beta \sum_l w_l E_l$ as a tensor (TV left out here).
 """),
-    ("code", r
+    ("code", r'''
+def total_loss(content_term, style_terms, layer_weights, alpha, beta):
+    """alpha * content_term + beta * sum over layers of layer_weights[l] * style_terms[l]."""
+    raise NotImplementedError  # your code here
+'''),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+stlib.checks.check_total_loss(total_loss)
+"""),
+    ("solution", "total_loss"),
+    ("md", r"""
+## The α/β ratio
+
+Only the *ratio* of the content and style weights matters for where the optimum lies (scaling the whole
+loss by a constant moves no minimum). Small β/α: the photo barely changes. Large β/α: the painting's
+texture takes over and the photo's content fades. A sweep over five ratios, each a factor 10 apart, up to
+the preset, with the TV weight set to 0 so that only the two terms being compared are in the objective.
+Here every run takes the same number of Adam steps from the photo (notebook 04): Adam moves each pixel by
+at most about `lr` per step, so the pictures show how hard each setting pulls towards the painting within
+the same budget.
+"""),
+    ("code", r"""
+SWEEP_STEPS = course.pick(80, fast=3)
+sweep = {}
+for factor in (0.0001, 0.001, 0.01, 0.1, 1.0):
+    beta = preset.style_weight * factor
+    sweep[f"β/α = {beta / preset.content_weight:g}"] = stlib.stylize(
+        photo, painting, style_weight=beta, tv_weight=0, optimizer="adam", lr=0.03, size=SIZE, steps=SWEEP_STEPS,
+        model=vgg, precision="auto")
+plots.show_images(sweep, ncols=5, size=2.6)
+"""),
     ("md", r"""
 ## Conventions: why published weights differ by orders of magnitude
 
 Every implementation writes the same objective with different constants inside the losses, so its
 weights are only meaningful together with its conventions:
 
-| | Gram matrix | style loss per layer | content loss | input pixels | published weights |
-|---|---|---|---|---|---|
 | | network and input | layers | Gram matrix | style loss per layer | content loss | published weights |
 |---|---|---|---|---|---|---|
 | Gatys et al. 2016 | Caffe VGG-19 **rescaled so every filter's mean activation is 1**; 0-255, mean subtracted | content `relu4_2`, style `relu1_1`…`relu5_1` | raw sums $FF^\top$ | $\frac{1}{4N_l^2M_l^2}\sum(G-A)^2$, $w_l = \frac15$ | $\frac12\sum(F-P)^2$ | $\alpha/\beta = 10^{-3}$ … $10^{-4}$ |
