@@ -35,10 +35,13 @@ STEPS = course.pick(60, fast=5)     # optimisation steps (fast mode: just enough
     ("md", r"""
 ## A photo and a painting
 
-stlib ships a few free images so everything works offline. Any path, URL, PIL image or tensor works too.
+stlib ships a few free images so everything works offline: photos, four public-domain paintings (Van Gogh's
+*The Starry Night*, Turner's *The Shipwreck*, Matisse's *Woman with a Hat*, Munch's *The Scream*) and
+generated textures (`swirls`, `mosaic`, ...) whose simple, known structure some notebooks use to make a
+point. Any path, URL, PIL image or tensor works too.
 """),
     ("code", r"""
-plots.show_images({"content: astronaut": "astronaut", "style: swirls": "swirls"}, size=3.5)
+plots.show_images({"content: astronaut": "astronaut", "style: The Starry Night": "starry_night"}, size=3.5)
 """),
     ("code", r"""
 # NBVAL_CHECK_OUTPUT
@@ -53,8 +56,8 @@ progress bar shows the loss falling. On a laptop CPU this takes about ten second
 (`precision="auto"` uses bfloat16 where the processor supports it).
 """),
     ("code", r"""
-result = stlib.stylize("astronaut", "swirls", size=SIZE, steps=STEPS, model=vgg, precision="auto")
-plots.show_images({"content": "astronaut", "style": "swirls",
+result = stlib.stylize("astronaut", "starry_night", size=SIZE, steps=STEPS, model=vgg, precision="auto")
+plots.show_images({"content": "astronaut", "style": "starry_night",
                    f"result: {result.steps} steps, {result.elapsed:.0f} s": result}, size=3.5)
 """),
     ("md", r"""
@@ -109,10 +112,11 @@ once (548 MB) into the PyTorch cache.
 |---|---|---|
 | [01 · Content representation](01_content_representation.ipynb) | convolutions, the VGG-19 layer table, feature maps, reconstructing a photo from one layer | content loss, receptive field |
 | [02 · Gram matrices](02_gram_matrices.ipynb) | the Gram matrix by hand, why it ignores layout, reconstructing style from growing layer sets | Gram matrix, style loss |
-| [03 · Losses and weights](03_losses.ipynb) | content, style and TV losses, the α/β ratio, how the published conventions convert | TV loss, layer weights |
-| [04 · Optimisation](04_optimisation.ipynb) | gradient descent on pixels by hand, Adam vs L-BFGS, initialisation, seeds | one gradient step, seeded noise |
-| [05 · The live studio](05_studio.ipynb) | sliders that steer a running optimisation | |
-| [06 · Beyond the paper](06_beyond.ipynb) | keeping the photo's colours, blending styles, coarse-to-fine, average pooling | |
+| [03 · Losses and weights](03_losses.ipynb) | content, style and TV losses, the α/β ratio, how the published conventions convert | TV loss, layer weights, the total objective |
+| [04 · Optimisation](04_optimisation.ipynb) | gradient descent on pixels by hand, `stlib.gatys`, Adam vs L-BFGS, initialisation, seeds | one gradient step, L-BFGS's closure, seeded noise, the starting image |
+| [05 · The live studio](05_studio.ipynb) | sliders that steer a running optimisation | which layer holds a stroke |
+| [06 · Beyond the paper](06_beyond.ipynb) | keeping the photo's colours, blending styles, coarse-to-fine, average pooling, a style per region | the masked Gram matrix |
+| [07 · Capstone](07_capstone.ipynb) | the whole method from your own pieces, checked against `stlib.gatys` | the whole transfer |
 
 Each exercise has an instant check (`stlib.checks`) and a hidden solution. Start with 01.
 """),

@@ -2,18 +2,23 @@
 
 CELLS = [
     ("md", r"""
-# 06 · Beyond the paper: colour, blends, scale and pooling
+# 06 · Beyond the paper: colour, blends, scale, pooling and regions
 
-The method of notebooks 01-04 is the whole of Gatys et al. (2016). Four small extensions from the same
+The method of notebooks 01-04 is the whole of Gatys et al. (2016). Five small extensions from the same
 authors and the people who followed make it much more usable, and each is one keyword of `stylize`:
 
 * `preserve_color=` - paint the texture but keep the photo's colours;
 * `style=[a, b], style_blend=` - mix two paintings;
 * `scales=` - work coarse to fine, for larger images and larger strokes;
-* `load_vgg19(pooling="avg")` - the average pooling the paper used for its figures.
+* `load_vgg19(pooling="avg")` - the average pooling the paper used for its figures;
+* `style=[a, b], style_masks=` - a different painting in each region of the photo.
+
+You will write the masked Gram matrix that the last one is built on.
 """),
     ("code", r"""
 import time
+
+import torch
 
 from stlib import course, plots
 
@@ -107,13 +112,85 @@ plots.plot_losses({"max pooling": plain, "average pooling": avg}, key="style")
 (The two losses are measured by different networks, so compare the shapes of the curves rather than their
 heights.)
 
+## A different style in each region
+
+Gatys, Ecker, Bethge, Hertzmann and Shechtman ("Controlling Perceptual Factors in Neural Style Transfer",
+CVPR 2017) give every region of the photo its own painting. The recipe is **guided Gram matrices**:
+
+1. a mask per region, $T_r$ (1 inside, 0 outside, soft values allowed), the size of the photo;
+2. carried down to every style layer's resolution - at `relu3_1` a unit's mask value is the share of its
+   4×4 block of pixels inside the region (`stlib.regions.layer_masks`);
+3. the layer's features multiplied by the mask, $F_r = T_r \odot F$, and their Gram matrix
+   $G_r = F_r F_r^\top / n_r$: the statistics of region *r* alone;
+4. each region's Gram matrices matched to *its* painting's; the style loss averages over regions.
+
+stlib divides by $n_r = C \sum_p T_r[p]^2$, the region's own size, so a region's Gram matrix is an
+average over its own positions (a mask of ones gives exactly `gram_matrix`) and a small region is matched
+as firmly as a large one. A bundled mask separates the evening sky of the rocket photo from the towers,
+the rocket and the ground: the sky gets *The Starry Night*, the rest *The Scream*.
+"""),
+    ("code", r"""
+rocket = stlib.load_image("rocket", SIZE)
+masks = stlib.regions.load_masks("rocket_sky", size=tuple(rocket.shape[-2:]))   # (1, 2, H, W): sky, the rest
+sky_painting, ground_painting = stlib.load_image("starry_night", SIZE), stlib.load_image("the_scream", SIZE)
+regions = stlib.stylize(rocket, [sky_painting, ground_painting], style_masks="rocket_sky", size=SIZE, steps=STEPS,
+                        model=vgg, precision="auto")
+plots.show_images({"sky: The Starry Night": sky_painting, "rest: The Scream": ground_painting}, size=2.2)
+plots.show_images({"photo": rocket, "mask: sky (white)": masks[:, :1].expand(1, 3, -1, -1),
+                   "one painting per region": regions}, size=3.2)
+"""),
+    ("md", r"""
+Is each region really closer to its own painting? Measure it the way the loss does: the guided Gram
+matrix of each region of the result, compared with each painting's Gram matrix (relative distance,
+averaged over the five style layers; smaller is closer).
+"""),
+    ("code", r"""
+with torch.no_grad():
+    feats = stlib.extract_features(vgg, regions.image, stlib.STYLE_LAYERS)
+    grams = {name: {n: stlib.gram_matrix(f) for n, f in stlib.extract_features(vgg, img, stlib.STYLE_LAYERS).items()}
+             for name, img in {"The Starry Night": sky_painting, "The Scream": ground_painting}.items()}
+    down = stlib.regions.layer_masks(masks, stlib.STYLE_LAYERS)
+    closer = {}
+    for r, region in enumerate(("sky", "rest")):
+        dist = {name: sum(float((stlib.regions.guided_gram_matrix(feats[n], down[n])[0, r] - g[n][0]).norm()
+                                / g[n][0].norm()) for n in stlib.STYLE_LAYERS) / 5
+                for name, g in grams.items()}
+        closer[region] = min(dist, key=dist.get)
+        print(f"{region:>4}: " + ", ".join(f"{name} {d:.2f}" for name, d in dist.items()) + f" -> {closer[region]}")
+assert closer == {"sky": "The Starry Night", "rest": "The Scream"}, "each region should match its own painting"
+"""),
+    ("md", r"""
+### Exercise · The masked Gram matrix
+
+Write `masked_gram(features, mask)`: features (B, C, H, W) of one layer, a soft mask (1, 1, H, W) already
+at the layer's size. Multiply the features by the mask, take the Gram matrix of the result and divide by
+C times the region's mass, `mask.pow(2).sum()` (why squared? each product $F_{ip}F_{jp}$ now carries the
+mask twice). The check compares with `stlib.regions.guided_gram_matrix`.
+"""),
+    ("code", r'''
+def masked_gram(features, mask):
+    """Gram matrices (B, C, C) of the features (B, C, H, W) inside the soft mask (1, 1, H, W)."""
+    raise NotImplementedError  # your code here
+'''),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+stlib.checks.check_masked_gram(masked_gram)
+"""),
+    ("solution", "masked_gram"),
+    ("md", r"""
+The same from the command line: `stlib transfer rocket starry_night --region-style the_scream --masks
+rocket_sky -o out.png` (any greyscale image works as a mask: white for the first style, black for the
+second).
+
 ## Where to go from here
 
 * Try your own photos and paintings: every function takes a path or URL (`stlib.load_image`).
 * The command line does the same outside Jupyter: `stlib transfer photo.jpg painting.jpg -o out.png`.
 * Ideas that build on this method: feed-forward networks trained to stylise in one pass (Johnson, Alahi and
   Fei-Fei, 2016), instance normalisation (Ulyanov et al., 2016), arbitrary styles in real time with
-  adaptive instance normalisation (Huang and Belongie, 2017), and control over spatial regions and scale
-  (Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer", 2017).
+  adaptive instance normalisation (Huang and Belongie, 2017), and the rest of "Controlling Perceptual
+  Factors" (Gatys et al., 2017): control over colour and over the scale of the strokes.
+
+**Next:** the capstone - the whole method, written by you.
 """),
 ]
