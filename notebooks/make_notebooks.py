@@ -41,6 +41,7 @@ COURSE: Tuple[Tuple[str, str, Optional[str]], ...] = (
     ("04_optimisation.ipynb", "Optimisation", "nb04_optimisation.py"),
     ("05_studio.ipynb", "The live studio", None),
     ("06_beyond.ipynb", "Beyond the paper", "nb06_beyond.py"),
+    ("07_capstone.ipynb", "Capstone", "nb07_capstone.py"),
 )
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
