@@ -140,26 +140,35 @@ plots.show_images({"photo": rocket, "mask: sky (white)": masks[:, :1].expand(1, 
                    "one painting per region": regions}, size=3.2)
 """),
     ("md", r"""
-Is each region really closer to its own painting? Measure it the way the loss does: the guided Gram
-matrix of each region of the result, compared with each painting's Gram matrix (relative distance,
-averaged over the five style layers; smaller is closer).
+Did each region move towards its own painting? Measure it the way the loss does: the guided Gram matrix
+of each region, compared with each painting's Gram matrix (relative distance, averaged over the five
+style layers; smaller is closer), for the photo and for the result.
 """),
     ("code", r"""
 with torch.no_grad():
-    feats = stlib.extract_features(vgg, regions.image, stlib.STYLE_LAYERS)
     grams = {name: {n: stlib.gram_matrix(f) for n, f in stlib.extract_features(vgg, img, stlib.STYLE_LAYERS).items()}
              for name, img in {"The Starry Night": sky_painting, "The Scream": ground_painting}.items()}
     down = stlib.regions.layer_masks(masks, stlib.STYLE_LAYERS)
-    closer = {}
-    for r, region in enumerate(("sky", "rest")):
-        dist = {name: sum(float((stlib.regions.guided_gram_matrix(feats[n], down[n])[0, r] - g[n][0]).norm()
-                                / g[n][0].norm()) for n in stlib.STYLE_LAYERS) / 5
-                for name, g in grams.items()}
-        closer[region] = min(dist, key=dist.get)
-        print(f"{region:>4}: " + ", ".join(f"{name} {d:.2f}" for name, d in dist.items()) + f" -> {closer[region]}")
-assert closer == {"sky": "The Starry Night", "rest": "The Scream"}, "each region should match its own painting"
+
+    def distances(image):
+        # {region: {painting: mean over layers of |G_region - A_painting| / |A_painting|}}
+        feats = stlib.extract_features(vgg, image, stlib.STYLE_LAYERS)
+        return {region: {name: sum(float((stlib.regions.guided_gram_matrix(feats[n], down[n])[0, r] - g[n][0]).norm()
+                                         / g[n][0].norm()) for n in stlib.STYLE_LAYERS) / 5
+                         for name, g in grams.items()}
+                for r, region in enumerate(("sky", "rest"))}
+
+    before, after = distances(rocket), distances(regions.image)
+for region, own, other in (("sky", "The Starry Night", "The Scream"), ("rest", "The Scream", "The Starry Night")):
+    print(f"{region:>4}: to {own} {before[region][own]:.2f} -> {after[region][own]:.2f}, "
+          f"to {other} {before[region][other]:.2f} -> {after[region][other]:.2f}")
+    assert after[region][own] - before[region][own] < after[region][other] - before[region][other], \
+        f"the {region} should move towards {own} more than towards {other}"
 """),
     ("md", r"""
+Each region moved towards its own painting, more than towards the other: the guided Gram matrices keep the
+two styles apart.
+
 ### Exercise · The masked Gram matrix
 
 Write `masked_gram(features, mask)`: features (B, C, H, W) of one layer, a soft mask (1, 1, H, W) already
