@@ -292,7 +292,7 @@ def test_estimate_label_is_stlib_estimate(make_studio):
     s = make_studio()
     s.steps.value = 300
     expected = stlib.estimate(64, steps=300, calibration=FAKE_CAL)
-    assert html.escape(expected.message) in s.estimate_label.value
+    wait_until(lambda: html.escape(expected.message) in s.estimate_label.value, 10, "the estimate (a background thread)")
 
 
 def test_slow_run_shows_the_estimate_first(make_studio, monkeypatch):

@@ -4,6 +4,7 @@ loss plot together. See the package docstring for a tour."""
 from __future__ import annotations
 
 import html
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ class Studio(Listener):
         #: The pinned result shown beside the live one: (settings, image), or None.
         self.pinned_result: tuple[StudioSettings, torch.Tensor] | None = None
         self.sweeper = sweeps.Sweeper(self.worker, self.controls, self.on_status)
+        self._estimate_token = 0
         self._wire()
         self._show_thumbnails()
         self.preview.value = png_bytes(resize(self.images.get(content), 320))  # the start, not a broken image
@@ -143,8 +145,16 @@ class Studio(Listener):
             self._refresh_estimate()
 
     def _refresh_estimate(self) -> None:
+        """Show ``stlib.estimate``'s prediction under the Run controls. In a background thread: the first call
+        calibrates (a second or two on a quiet machine, far longer on a busy one), and the studio must not wait."""
+        self._estimate_token += 1
+        threading.Thread(target=self._write_estimate, args=(self._estimate_token,), daemon=True).start()
+
+    def _write_estimate(self, token: int) -> None:
         s = self.settings()
         est = estimate_run(s, self.device, self.worker.precision)
+        if token != self._estimate_token:
+            return  # the controls changed again meanwhile: a newer thread writes the label
         text = f"{s.steps} steps at {s.size} px" + (f": {est.message}" if est is not None else "")
         slow = est is not None and est.seconds > 60
         self.controls.estimate_label.value = (f"<small style='color:{'#8a5300' if slow else '#555'}'>"

@@ -41,6 +41,7 @@ SLOW_RUN_S = 60.0
 PREVIEW_STEP_BUDGET_S = 0.3
 #: Previews go to the listener at most this often (each becomes a PNG sent over the websocket).
 MIN_PREVIEW_INTERVAL_S = 0.1
+_ESTIMATE_LOCK = threading.Lock()
 STOPPED = "Stopped. The image so far is kept; press Run to start again."
 
 
@@ -97,7 +98,8 @@ def estimate_run(s: StudioSettings, device: torch.device, precision: str) -> Any
     from ..engine.budget import estimate
 
     try:
-        return estimate(s.size, device=device, steps=s.steps, precision=precision, optimizer=s.optimizer)
+        with _ESTIMATE_LOCK:  # one calibration at a time; the others then find it cached
+            return estimate(s.size, device=device, steps=s.steps, precision=precision, optimizer=s.optimizer)
     except Exception:  # e.g. a calibration that fails on an unusual device
         return None
 
