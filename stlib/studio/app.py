@@ -19,7 +19,7 @@ from . import sweep as sweeps
 from .controls import Controls, status_html
 from .inputs import ImageStore, png_bytes, uploaded_files
 from .lossplot import LossPlot
-from .settings import StudioSettings, preset_settings
+from .settings import StudioSettings, fmt_number, preset_settings
 from .worker import Listener, Worker, estimate_run, readable_error
 
 
@@ -180,8 +180,8 @@ class Studio(Listener):
         self.pinned_result = (s, self.worker.image.clone())
         self.controls.pinned.value = png_bytes(self.worker.image)
         self.controls.pinned.layout.display = None  # shown from now on (hidden so no empty frame before)
-        self.controls.pinned_title.value = (f"<b>pinned</b>: style/content {s.style_weight / s.content_weight:.2g}, "
-                                            f"TV {s.tv_weight:.2g}, {len(s.style_layers)} layers, {s.init}")
+        self.controls.pinned_title.value = (f"<b>pinned</b>: style/content {fmt_number(s.style_weight / s.content_weight)}"
+                                            f", TV {fmt_number(s.tv_weight)}, {len(s.style_layers)} layers")
         return s
 
     # ------------------------------------------------------------------ images

@@ -126,7 +126,7 @@ class Controls:
         side = "600px" if self.big else "320px"
         self.preview = W.Image(format="png", layout=W.Layout(width=side, height=side, object_fit="contain",
                                                              border="1px solid #ccc"))
-        pin_side = "290px" if self.big else "320px"
+        pin_side = "280px" if self.big else "320px"
         self.pinned = W.Image(format="png", layout=W.Layout(width=pin_side, height=pin_side, object_fit="contain",
                                                             border="1px solid #ccc", display="none"))
         self.pinned_title = W.HTML(value="")
@@ -146,7 +146,7 @@ class Controls:
         self.sweep_pick = W.IntSlider(value=1, min=1, max=1, description="show cell", disabled=True, style=label,
                                       layout=full)  # continuous: flipping between cached PNGs costs nothing
         self.sweep_title = W.HTML(value="<i>No sweep yet.</i>")
-        side = "290px" if self.big else "320px"
+        side = "200px" if self.big else "320px"
         self.sweep_image = W.Image(format="png", layout=W.Layout(width=side, height=side, object_fit="contain"))
         self.sweep_path = W.Text(value="sweep.png", description="save grid as", style=label,
                                  layout=W.Layout(width="300px"))
@@ -197,9 +197,11 @@ class Controls:
 
     def _arrange_projector(self) -> W.HBox:
         groups = self._groups()
-        pages = [W.Box([body], layout=W.Layout(padding="4px")) for _, body in groups]
+        for _, body in groups:
+            body.layout.width = "100%"  # else the sliders' tracks shrink to nothing inside a tab
+        pages = [W.VBox([body], layout=W.Layout(padding="4px", width="100%")) for _, body in groups]
         pages.append(self._sweep_panel("300px"))
-        self.tabs = W.Tab(children=pages, layout=W.Layout(height="300px", overflow="auto"))
+        self.tabs = W.Tab(children=pages, layout=W.Layout(height="265px", overflow="auto"))
         for i, title in enumerate(("Weights", "Layers", "Images", "Run", "Sweep")):
             self.tabs.set_title(i, title)
         self.controls_box = W.VBox([self._buttons(), self.progress, self.tabs], layout=W.Layout(width="100%"))

@@ -39,7 +39,13 @@ class LossPlot:
         self._ax.tick_params(labelsize=font_pt)
         self._hint = self._ax.text(0.5, 0.5, "the loss appears here\nonce a run starts", ha="center", va="center",
                                    transform=self._ax.transAxes, fontsize=font_pt, color="grey")
-        self._fig.tight_layout(pad=0.4)  # once, with the largest labels: later redraws keep the frame still
+        self._legend_columns = max(2, int(width / (7.5 * font_pt)))  # as many "── content" as fit in a row
+        rows = math.ceil(len(TERMS) / self._legend_columns)
+        top = 1 - (rows * 0.9 * font_pt * 1.5 * 100 / 72 + 4) / height  # legend rows above the axes, in pixels
+        # A fixed frame, room for "10^-4"-style labels and the legend above: redraws never jump.
+        inch = width / 100
+        self._fig.subplots_adjust(left=min(0.5, 0.75 * font_pt / 12 / inch), right=0.97,
+                                  bottom=min(0.5, 0.6 * font_pt / 12 / (height / 100)), top=top)
 
     def render(self, history: Sequence[dict[str, float]], marks: Sequence[int] = ()) -> bytes:
         """PNG of ``history`` (dicts with ``step`` and the terms), dashed vertical lines at the steps ``marks``."""
@@ -63,8 +69,8 @@ class LossPlot:
             if legend is not None:
                 legend.remove()
             if shown:
-                ax.legend(handles=shown, fontsize=self.font_pt * 0.9, loc="upper right", frameon=False,
-                          ncol=len(shown), handlelength=1.0, columnspacing=0.8)
+                ax.legend(handles=shown, fontsize=self.font_pt * 0.9, loc="lower center", bbox_to_anchor=(0.5, 1.0),
+                          frameon=False, ncol=min(len(shown), self._legend_columns), handlelength=1.0, columnspacing=0.8, borderaxespad=0.1)
                 ax.relim(visible_only=True)
                 ax.autoscale_view()
             self._canvas.draw()
