@@ -689,7 +689,7 @@ class Studio:
         stylize(content, style, content_weight=s.content_weight, style_weight=s.style_weight,
                 style_layers=s.style_layers, tv_weight=s.tv_weight, steps=3, optimizer=s.optimizer,
                 size=probe, precision=self.precision, model=self.model, progress=False, every=1,
-                callback=lambda _i: stamps.append(time.perf_counter()), fp32_finish=0)
+                callback=lambda _i: stamps.append(time.perf_counter()))
         if len(stamps) >= 2:
             self._step_seconds[probe] = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
 

@@ -28,6 +28,7 @@ import torch
 from ..layers import CONTENT_LAYERS, STYLE_LAYERS
 from ..model import VGG19Features, resolve_device
 from .precision import autocast, memory_format, resolve_precision
+from .scales import scale_plan
 
 #: Peak bytes per image pixel of one step on a CPU (activations, gradients, Gram temporaries, allocator
 #: slack; the optimiser's vectors are added separately): the growth of a stylize run's peak RSS from 512 to
@@ -233,7 +234,7 @@ def estimate(
     ``calibrate(device, precision)`` (a second or two, once per process); ``available`` to the memory
     this machine has free. ``.fits`` is False when the peak would not fit; ``.message`` says it in words.
     """
-    from ..transfer import LBFGS_HISTORY, scale_plan  # local: stylize imports nothing from here
+    from ..transfer import LBFGS_HISTORY  # local: stylize imports nothing from here
 
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', not {optimizer!r}")
