@@ -45,6 +45,11 @@ COURSE: Tuple[Tuple[str, str, Optional[str]], ...] = (
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
+#: Under every notebook's navigation links: following "next →" on Binder leaves this kernel running.
+BINDER_MEMORY_NOTE = ("<small>On Binder: close this notebook's tab before opening the next one - that shuts its "
+                      "kernel down. Each kernel holds about 0.8 GB and Binder gives you 2 GB, so three open "
+                      "notebooks run out of memory.</small>")
+
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 SETUP_CODE = '''\
@@ -162,7 +167,7 @@ def build(name: str, source: Path) -> nbformat.NotebookNode:
             add(kind, text)
         else:
             raise ValueError(f"{source.name}: unknown cell kind {kind!r}")
-    add("md", f"---\n{navigation(name)}")
+    add("md", f"---\n{navigation(name)}\n\n{BINDER_MEMORY_NOTE}")
     nb = nbformat.v4.new_notebook(cells=out)
     nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
     return nb
