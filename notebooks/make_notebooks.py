@@ -42,7 +42,7 @@ COURSE: Tuple[Tuple[str, str, Optional[str]], ...] = (
     ("02_gram_matrices.ipynb", "Gram matrices", "nb02_gram_matrices.py"),
     ("03_losses.ipynb", "Losses and weights", "nb03_losses.py"),
     ("04_optimisation.ipynb", "Optimisation", "nb04_optimisation.py"),
-    ("05_studio.ipynb", "The live studio", None),
+    ("05_studio.ipynb", "The live studio", "nb05_studio.py"),
     ("06_beyond.ipynb", "Beyond the paper", "nb06_beyond.py"),
 )
 
