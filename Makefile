@@ -32,7 +32,8 @@ PORT ?= 8866
 present: $(STAMP)
 	$(BIN)/voila notebooks/present.ipynb --no-browser --port=$(PORT) --Voila.ip=127.0.0.1
 
-# The student edition: the notebooks without exercise solutions, in notebooks/student/ (see notebooks/make_student.py)
+# The student edition: the notebooks without exercise solutions, in student/ (see notebooks/make_student.py;
+# outside notebooks/ so that nbval does not collect it)
 student: $(STAMP)
 	$(BIN)/python notebooks/make_student.py
 

@@ -5,7 +5,7 @@ The committed notebooks are the instructor's copy: every exercise has a hidden "
 outputs, and its set-up cell calls ``stlib.checks.hide_solutions()``, so ``stlib.checks.solution(...)`` and
 the checks' "Stuck?" hints keep the answers back. The checks themselves are unchanged and still instant.
 
-    python notebooks/make_student.py                  # writes notebooks/student/ (git-ignored)
+    python notebooks/make_student.py                  # writes student/ at the top of the repository (git-ignored)
     python notebooks/make_student.py --out DIR        # somewhere else, e.g. a folder to hand out
 """
 
@@ -58,7 +58,7 @@ def student_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=HERE / "student", help="folder for the student notebooks")
+    parser.add_argument("--out", type=Path, default=HERE.parent / "student", help="folder for the student notebooks")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, _title, _source in _course():
