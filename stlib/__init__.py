@@ -5,26 +5,25 @@
     result.to_pil()
 """
 
-from .engine.budget import Estimate, estimate
+from .engine.budget import estimate
 from .gatys import gatys
 from .gram import gram_matrix
-from .images import ImageLoadError, bundled_image, bundled_images, load_image, resize, save_image, to_pil
-from .layers import CONTENT_LAYERS, STYLE_LAYERS, VGG19_LAYERS, layer_index, receptive_field
-from .losses import content_loss, style_layer_loss, style_loss, tv_loss
-from .model import VGG19Features, extract_features, load_vgg19, resolve_device
-from .presets import IMAGENET, OFFLINE, Preset, preset_for
-from .result import StepInfo, StopReason, StylizeResult
-from .transfer import compute_targets, objective, scale_plan, stylize
-from .weights import OfflineWeightsWarning, WeightsError
+from .images import bundled_images, load_image, resize, save_image
+from .layers import STYLE_LAYERS, VGG19_LAYERS, layer_index
+from .losses import content_loss, style_layer_loss, tv_loss
+from .model import extract_features, load_vgg19
+from .presets import preset_for
+from .result import StopReason, StylizeResult
+from .transfer import stylize
 
 __version__ = "0.1.0"
 
+# What the notebooks use; everything else is imported from its module (stlib.layers, stlib.images,
+# stlib.presets, stlib.result, stlib.engine.objective, ...), so that this list reads as the course.
 __all__ = [
-    "CONTENT_LAYERS", "Estimate", "IMAGENET", "ImageLoadError", "OFFLINE", "OfflineWeightsWarning", "Preset", "STYLE_LAYERS",
-    "StepInfo", "StopReason", "StylizeResult", "VGG19Features", "VGG19_LAYERS", "WeightsError", "bundled_image",
-    "bundled_images", "compute_targets", "content_loss", "estimate", "extract_features", "gatys", "gram_matrix", "layer_index",
-    "load_image", "load_vgg19", "objective", "preset_for", "receptive_field", "resize", "resolve_device",
-    "save_image", "scale_plan", "style_layer_loss", "style_loss", "stylize", "to_pil", "tv_loss",
+    "STYLE_LAYERS", "StopReason", "StylizeResult", "VGG19_LAYERS", "bundled_images", "content_loss", "estimate",
+    "extract_features", "gatys", "gram_matrix", "layer_index", "load_image", "load_vgg19", "preset_for", "resize",
+    "save_image", "style_layer_loss", "stylize", "tv_loss",
 ]
 
 
