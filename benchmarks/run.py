@@ -289,11 +289,11 @@ def plot(curves: Dict[str, List[Tuple[float, float]]], target: float, size: int,
     for name, curve in curves.items():
         if not curve:
             continue
-        colour, label = styles.get(name, (None, name))
+        color, label = styles.get(name, (None, name))
         ts, vs = zip(*curve)
         best = [min(vs[: i + 1]) for i in range(len(vs))]
-        ax.plot(ts, vs, color=colour, alpha=0.25, linewidth=0.8)
-        ax.plot(ts, best, color=colour, linewidth=2, label=f"{label} (best so far)")
+        ax.plot(ts, vs, color=color, alpha=0.25, linewidth=0.8)
+        ax.plot(ts, best, color=color, linewidth=2, label=f"{label} (best so far)")
     ax.axhline(target, color="black", linestyle="--", linewidth=1, label=f"baseline's objective after {evals} evaluations")
     ax.set_yscale("log")
     finite = [v for c in curves.values() for _, v in c if math.isfinite(v)]

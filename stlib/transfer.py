@@ -30,9 +30,8 @@ from .result import StepInfo, StopReason, StylizeResult
 
 __all__ = ["stylize", "compute_targets", "objective", "scale_plan", "StepInfo", "StopReason", "StylizeResult"]
 
-#: L-BFGS curvature pairs kept. 10 beat 20 and 50 on the objective reached in 300 steps at 128 and 256 px
-#: (the per-step clamp to [0, 1] makes old pairs stale) and costs 24 bytes per pixel per pair: 10 pairs
-#: are 0.25 GB at 2048 px where 50 would be 1.3 GB. See benchmarks/README.md.
+#: L-BFGS curvature pairs kept: few, because the per-step clamp to [0, 1] makes old pairs stale (a longer
+#: history optimised worse) and each pair costs 24 bytes per pixel (benchmarks/README.md, "L-BFGS history").
 LBFGS_HISTORY = 10
 
 

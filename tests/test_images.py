@@ -102,7 +102,7 @@ def _palette_image() -> Image.Image:
     return img
 
 
-def test_palette_colours_exact(tmp_path: Path) -> None:
+def test_palette_colors_exact(tmp_path: Path) -> None:
     _palette_image().save(tmp_path / "p.png")
     assert Image.open(tmp_path / "p.png").mode == "P"
     t = load_image(tmp_path / "p.png")
