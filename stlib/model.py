@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import VGG19_LAYERS, deepest, layer_channels, layer_index, layer_stride
-from .engine.precision import autocast_dtype
+from .engine.precision import autocast_dtype, autocast_enabled
 
 #: ImageNet channel statistics that torchvision's VGG-19 was trained with (RGB, images in [0, 1]).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -98,7 +98,7 @@ def extract_features(
     x = model.normalize(image)
     out: "dict[str, torch.Tensor]" = {}
     remaining = set(wanted)
-    reduced = torch.is_autocast_enabled(x.device.type)
+    reduced = autocast_enabled(x.device.type)
     low = autocast_dtype(x.device.type) if reduced else None
     for name, module in model.layers.named_children():
         if isinstance(module, nn.Conv2d) and reduced:

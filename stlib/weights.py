@@ -194,7 +194,7 @@ def read_weights_file(path: str | Path) -> "tuple[dict[str, torch.Tensor], dict]
         raise WeightsError(f"{path} is a folder; give the path of a .pth weights file. {_HOW_TO_GET}")
     digest = verify_checksum(path)
     try:
-        raw = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+        raw = torch.load(str(path), map_location="cpu", mmap=True, weights_only=True)  # torch 2.1 mmaps only a str
     except Exception as err:  # torch raises several types for truncated/corrupt archives
         raise WeightsError(
             f"could not read weights file {path} ({type(err).__name__}: {err}). The file is truncated, "

@@ -82,10 +82,11 @@ def test_auto_on_mps_is_fp32():
 
 def test_autocast_contexts():
     with P.autocast("fp32", CPU):
-        assert not torch.is_autocast_enabled("cpu")
+        assert not P.autocast_enabled("cpu")
     with P.autocast("bf16", CPU):
-        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
-    assert not torch.is_autocast_enabled("cpu")
+        assert P.autocast_enabled("cpu") and P.autocast_dtype("cpu") == torch.bfloat16
+        assert not P.autocast_enabled("cuda")
+    assert not P.autocast_enabled("cpu")
     with pytest.raises(ValueError, match="autocast precision"):
         P.autocast("auto", CPU)
 

@@ -93,6 +93,14 @@ def autocast(precision: str, device: str | torch.device, cache: bool = True) -> 
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype, cache_enabled=cache)
 
 
+def autocast_enabled(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type`` right now."""
+    try:
+        return torch.is_autocast_enabled(device_type)  # torch >= 2.4 takes the device type
+    except TypeError:  # torch 2.1-2.3: no argument, and it answers for CUDA only
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
 def autocast_dtype(device_type: str) -> torch.dtype:
     """The dtype autocast is running the network in on ``device_type`` right now (e.g. torch.bfloat16)."""
     if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
