@@ -158,13 +158,15 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
     start = initial_image(run.init, content, styles[0], run.seed) if previous is None else upsampled(previous, content)
     x = start.detach().clamp(0, 1).clone().requires_grad_(True)
     monitor.start_scale(x)
+    if n_steps == 0:
+        return x.detach(), False
     with autocast(run.precision, run.device):
         targets = compute_targets(model, content, styles, run.content_layers, run.style_layers, run.blend,
                                   run.gram_norm)
     loss_fn = functools.partial(objective, model, targets=targets, content_layers=run.content_layers,
                                 style_layers=run.style_layers, content_weight=run.content_weight,
                                 style_weight=run.style_weight, tv_weight=run.tv_weight, gram_norm=run.gram_norm)
-    step, graphed = (None, False) if n_steps == 0 else make_step(loss_fn, x, run.precision, model, run.cuda_graph)
+    step, graphed = make_step(loss_fn, x, run.precision, model, run.cuda_graph)
     optimizer = make_optimizer(run.optimizer, x, run.lr)
     closure = Closure(step, x, monitor.observe)
     for local in range(n_steps):
