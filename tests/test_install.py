@@ -10,6 +10,7 @@ written into the checkout.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -63,13 +64,17 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _make_notebooks():
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("_stlib_make_notebooks", REPO / "notebooks" / "make_notebooks.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(autouse=True)
+def _needs_pip() -> None:
+    if importlib.util.find_spec("pip") is None:  # e.g. a uv-made environment
+        pytest.skip("these tests run pip from the current environment, which has none")
 
 
 def _fresh_venv(where: Path) -> Path:
