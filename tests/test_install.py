@@ -34,6 +34,7 @@ def _offline_pip_env(**extra: str) -> dict[str, str]:
     """Environment for a child process: pip may not reach an index, builds use the installed setuptools."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_", "GIT_"))}
     env.update(PIP_NO_INDEX="1", PIP_NO_BUILD_ISOLATION="0",  # pip's spelling of --no-build-isolation
+               PIP_CONFIG_FILE=os.devnull,  # no machine-wide find-links or constraints: only what is installed
                PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONNOUSERSITE="1", **extra)
     return env
 
