@@ -165,6 +165,8 @@ def test_colab_first_cell_installs_a_working_stlib(repo_copy: Path, tmp_path: Pa
     assert [p.name for p in clones] != ["stlib"] and len(clones) == 1, clones
     assert not (content / "stlib").exists(), "a folder named stlib in /content would shadow the package"
     _assert_installed_copy(report, tmp_path / "venv")
+    for kept in ("torch", "ipywidgets", "matplotlib"):  # Colab's own copies stay: no reinstall, no restart
+        assert not list((tmp_path / "venv").glob(f"lib/python*/site-packages/{kept}")), f"the cell reinstalled {kept}"
 
 
 def test_colab_first_cell_says_what_failed(tmp_path: Path) -> None:
