@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.stlib-installed
 # OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning (much faster on a busy 2-core box).
 TEST_ENV := STLIB_FAST=1 STLIB_WEIGHTS=random STLIB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: venv demo lab present test test-unit test-notebooks test-browser test-matrix browser-deps bench images clean
+.PHONY: venv demo lab present student test test-unit test-notebooks test-browser test-matrix browser-deps bench images clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,11 @@ lab: $(STAMP)
 PORT ?= 8866
 present: $(STAMP)
 	$(BIN)/voila notebooks/present.ipynb --no-browser --port=$(PORT) --Voila.ip=127.0.0.1
+
+# The student edition: the notebooks without exercise solutions, in student/ (see notebooks/make_student.py;
+# outside notebooks/ so that nbval does not collect it)
+student: $(STAMP)
+	$(BIN)/python notebooks/make_student.py
 
 # Debian's Chromium for the browser test (test tools' own browser downloads do not work offline).
 browser-deps:

@@ -15,7 +15,7 @@ from ..engine.settings import default_size
 from ..images import ImageLoadError, bundled_images, resize
 from ..model import VGG19Features, load_vgg19, resolve_device
 from ..presets import preset_for
-from ..result import StepInfo, StylizeResult
+from ..result import StepInfo
 from ..units import format_number
 from . import sweep as sweeps
 from .controls import Controls, status_html
@@ -66,7 +66,8 @@ class Studio(Listener):
         self._estimate_token = 0
         self._wire()
         self._show_thumbnails()
-        self.preview.value = png_bytes(resize(self.images.get(content), 320))  # the start, not a broken image
+        start = resize(self.images.get(content), 600 if self.controls.big else 320)
+        self.preview.value = png_bytes(start)  # the picture a run starts from, never a broken-image icon
         self.loss_plot.value = self._plot.render([])
         self._refresh_estimate()
 
