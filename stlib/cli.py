@@ -337,7 +337,10 @@ def _cmd_weights_export(args: argparse.Namespace) -> int:
     """``stlib weights export -o PATH``: write a features-only weights file (+ .sha256)."""
     from .weights import export_weights, sha256_file
 
-    path = export_weights(args.output, source=args.source, dtype=args.dtype)
+    out = Path(args.output).expanduser()
+    if Path(args.source).expanduser().is_file() and out.exists() and os.path.samefile(args.source, out):
+        raise ValueError(f"-o {out} would overwrite the source weights file {args.source}: choose another name")
+    path = export_weights(out, source=args.source, dtype=args.dtype)
     _say(f"exported {args.source} VGG-19 features as {args.dtype}: {path} ({_human_size(path.stat().st_size)})")
     _say(f"sha256: {sha256_file(path)} (also in {path.name}.sha256)")
     _say(f"use it with: STLIB_WEIGHTS={path}  or  stlib.load_vgg19({str(path)!r})")
@@ -345,16 +348,23 @@ def _cmd_weights_export(args: argparse.Namespace) -> int:
 
 
 def _info_file(path: Path) -> None:
-    from .weights import read_weights_file, sha256_file
+    """Describe a weights file after loading and checking it (``read_weights_file`` refuses a bad one)."""
+    from .weights import EXPORT_FORMAT, read_weights_file, sha256_file
 
     _, info = read_weights_file(path)
-    source = info.get("origin") or ("ImageNet (torchvision checkpoint)" if info["format"] == "torchvision" else "?")
+    if info["origin"] == "imagenet" and info["format"] == "torchvision":
+        source = "ImageNet (torchvision's VGG-19 checkpoint, sha256 verified)"
+    elif info["format"] == EXPORT_FORMAT:
+        source = f"{info['origin']} (as recorded by `stlib weights export`)"
+    else:
+        source = "unknown, not verified as ImageNet (its sha256 is not that of torchvision's checkpoint)"
     _say(f"file:   {info['path']}")
     _say(f"format: {info['format']}")
     _say(f"dtype:  {info['dtype']}")
     _say(f"size:   {_human_size(info['size_bytes'])} ({info['size_bytes']} bytes)")
     _say(f"sha256: {sha256_file(path)}")
     _say(f"source: {source}")
+    _say(f"checked: {info['checked']}")
 
 
 def _info_auto() -> None:

@@ -22,10 +22,11 @@ from tqdm.auto import tqdm
 
 from .color import luminance_only, match_color, recombine_color
 from .gram import gram_matrix
-from .images import load_image, resize, save_image, to_pil
+from .images import WORKING_MAX_SIZE, load_image, resize, save_image, to_pil
 from .layers import layer_index
 from .losses import content_loss, tv_loss
 from .model import VGG19Features, extract_features, load_vgg19, resolve_device
+from .engine.arguments import check_arguments, check_init, check_scaled_sizes, explains_memory_errors
 from .engine.optim import LBFGS, Adam
 from .engine.precision import autocast, fp32_gram, memory_format, resolve_precision
 from .presets import preset_for
@@ -251,6 +252,7 @@ def _initial(init: Union[str, torch.Tensor], content: torch.Tensor, style: torch
     raise ValueError(f"init must be 'content', 'noise', 'style' or an image tensor, not {init!r}")
 
 
+@explains_memory_errors
 def stylize(
     content: Any,
     style: Any,
@@ -320,6 +322,10 @@ def stylize(
     image, and ``result.stopped`` says what happened.
     """
     t_start = time.perf_counter()
+    style_list = list(style) if isinstance(style, (list, tuple)) else [style]
+    check_arguments(styles=style_list, size=size, steps=steps, lr=lr, seed=seed, scales=scales,
+                    style_blend=style_blend)
+    init = check_init(init)
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', not {optimizer!r}")
     if preserve_color not in (None, "luminance", "histogram"):
@@ -350,9 +356,10 @@ def stylize(
     if not c_layers and not s_layers and gamma == 0:
         raise ValueError("every weight is zero: there is nothing to optimise")
 
-    content_img = load_image(content)
-    style_list = list(style) if isinstance(style, (list, tuple)) else [style]
-    style_imgs = [load_image(s) for s in style_list]
+    final_size = int(size) if size is not None else (512 if dev.type == "cuda" else 256)
+    cap = max(final_size, WORKING_MAX_SIZE)  # a huge photo is downscaled while it loads
+    content_img = load_image(content, max_size=cap)
+    style_imgs = [load_image(s, max_size=cap) for s in style_list]
     blend = [1.0 / len(style_imgs)] * len(style_imgs) if style_blend is None else [float(b) for b in style_blend]
     if len(blend) != len(style_imgs) or any(b < 0 for b in blend) or sum(blend) <= 0:
         raise ValueError(f"style_blend needs {len(style_imgs)} non-negative weights, got {style_blend}")
@@ -363,9 +370,12 @@ def stylize(
     if preserve_color == "luminance":
         style_imgs = [luminance_only(s, like=content_img) for s in style_imgs]
 
-    final_size = int(size) if size is not None else (512 if dev.type == "cuda" else 256)
     plan = scale_plan(final_size, scales, steps)
     sizes, step_counts = [side for side, _ in plan], [n for _, n in plan]
+    style_roles = ["style image"] if len(style_imgs) == 1 else [f"style image {i + 1}" for i in range(len(style_imgs))]
+    # the image being painted has the content's shape and feeds every layer
+    check_scaled_sizes({"content image": content_img}, [*c_layers, *s_layers], final_size, sizes, scales)
+    check_scaled_sizes(dict(zip(style_roles, style_imgs)), list(s_layers), final_size, sizes, scales)
     if precision_run != "fp32" and precision == "auto":
         polish = min(int(fp32_finish or 0), step_counts[-1])  # default 0: fp32 steps were no better, only slower
     else:

@@ -265,6 +265,42 @@ def _imagenet_prefix() -> str:
     return _hash_prefix(Path(imagenet_url())) or "?"
 
 
+def read_weights_file(path: Union[str, Path]) -> "tuple[dict[str, torch.Tensor], dict]":
+    """Load a weights file as ``({'conv1_1.weight': fp32 tensor, ...}, info)``, verifying its checksums and
+    contents (VGG-19's keys and shapes, finite floating-point tensors); ``info["checked"]`` says what was checked
+    and ``info["origin"]`` is "imagenet" only for a file whose SHA-256 is torchvision's checkpoint's."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise WeightsError(f"weights file {path} does not exist. {_HOW_TO_GET}")
+    if path.is_dir():
+        raise WeightsError(f"{path} is a folder; give the path of a .pth weights file. {_HOW_TO_GET}")
+    digest = verify_checksum(path)
+    try:
+        raw = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    except Exception as err:  # torch raises several types for truncated/corrupt archives
+        raise WeightsError(
+            f"could not read weights file {path} ({type(err).__name__}: {err}). The file is truncated, "
+            "corrupt or not a PyTorch checkpoint: delete it and download or export it again. " + _HOW_TO_GET
+        ) from err
+    if not isinstance(raw, dict):
+        raise WeightsError(f"{path} holds a {type(raw).__name__}, not a VGG-19 state dict. {_HOW_TO_GET}")
+    info: dict = {"path": str(path), "sha256": digest, "size_bytes": path.stat().st_size}
+    if raw.get("format") == EXPORT_FORMAT:
+        state = _export_state(raw, path)
+        info.update(format=EXPORT_FORMAT, origin=str(raw.get("origin", "unknown")))
+        info["checked"] = _check_state(state, path) + ", tensor checksum recorded at export matches"
+    else:
+        state = _to_named(raw, path)
+        info["checked"] = _check_state(state, path)
+        # ImageNet only when the file's SHA-256 is torchvision's checkpoint's, not merely its format.
+        verified = digest is not None and digest.startswith(_imagenet_prefix())
+        info.update(format="torchvision", origin="imagenet" if verified else "unknown")
+    info["checked"] += "; " + _checksum_note(path, digest)
+    info["dtype"] = str(state["conv1_1.weight"].dtype).replace("torch.", "")
+    state = {k: v.to(torch.float32).clone() for k, v in _expected_shapes_items(state)}
+    return state, info
+
+
 def _expected_shapes_items(state: "dict[str, torch.Tensor]"):
     return ((k, state[k]) for k in _expected_shapes())
 
