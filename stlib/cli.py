@@ -205,11 +205,14 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
         result = stylize(content, style, model=model, precision=precision, progress=True, stop=interrupts, **options)
     except MemoryError as err:
         raise ValueError(f"{err} Use a smaller --size (e.g. --size {max(64, size // 2)}).") from None
+    lower = "lower --style-weight / --content-weight (or check the weights file)"
     if result.stop_reason == StopReason.NON_FINITE and result.steps == 0:
-        raise ValueError("the loss was infinite or NaN from the very first step, so there is no result to save: "
-                         "lower --style-weight / --content-weight (or check the weights file)")
+        raise ValueError(f"the loss was infinite or NaN from the very first step, so there is no result to save: {lower}")
     with interrupts.deferred():  # a second Ctrl-C must not cut the save short
         saved = _save(result, out)
+    if result.stop_reason == StopReason.NON_FINITE:
+        raise ValueError(f"the loss became infinite or NaN after step {result.steps}; the last image with a finite "
+                         f"loss was saved to {saved}, but it is barely styled: {lower}")
     h, w = result.image.shape[-2:]
     if result.stopped and not interrupts.is_set() and result.stop_reason != "interrupted":
         _say(f"stopped early: {result.stopped}")
@@ -499,7 +502,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("stlib: interrupted (Ctrl-C) before the run started; nothing was saved", file=sys.stderr, flush=True)
         return INTERRUPT_EXIT
     finally:
-        interrupts.restore()
+        if interrupts.is_set():
+            interrupts.quiet = True  # the process is ending: a late press must not kill it mid-exit (status -2)
+        else:
+            interrupts.restore()
 
 
 def _main(argv: Optional[Sequence[str]], interrupts: _Interrupts) -> int:

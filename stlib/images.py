@@ -52,6 +52,9 @@ ABSURD_PIXELS = 1_000_000_000  # refuse images above one gigapixel outright
 #: stylize and the CLI downscale larger images on load (a 196-megapixel photo is fine) unless size asks for more.
 WORKING_MAX_SIZE = 2048
 FLOAT_TOLERANCE = 0.1  # float pixels this far outside [0, 1] are clamped; further is an error
+#: Saving clamps an optimiser's overshoot (e.g. 1.3) but refuses another convention: 0-255 data would come out
+#: white, a [-1, 1] or mean/std-normalised image black.
+SAVE_CLAMP_RANGE = (-0.5, 2.0)
 
 _PIL_LIMIT_LOCK = threading.RLock()
 
@@ -534,7 +537,7 @@ def _as_chw(image: torch.Tensor) -> torch.Tensor:
 
 
 def _check_float_pixels(t: torch.Tensor) -> None:
-    """Refuse NaN/inf pixels and float values far outside [0, 1] (they would be written black or white)."""
+    """Refuse NaN/inf pixels and floats outside ``SAVE_CLAMP_RANGE`` (they would be written black or white)."""
     finite = torch.isfinite(t)
     if not bool(finite.all()):
         bad = int(t.numel() - finite.sum())
@@ -543,7 +546,7 @@ def _check_float_pixels(t: torch.Tensor) -> None:
             "show as black). This usually means an optimisation diverged: lower its weights or learning rate."
         )
     lo, hi = float(t.min()), float(t.max())
-    if lo < -FLOAT_TOLERANCE or hi > 1.0 + FLOAT_TOLERANCE:
+    if lo < SAVE_CLAMP_RANGE[0] or hi > SAVE_CLAMP_RANGE[1]:
         hint = " It looks like 0-255 values: divide by 255 (or convert to torch.uint8)." if hi > 2.0 and lo >= 0 else ""
         raise ValueError(
             f"The image has float values from {lo:.3g} to {hi:.3g}, but float images must lie in [0, 1].{hint} "
