@@ -232,10 +232,22 @@ def _check_output(out: Path, inputs: Dict[str, Any]) -> None:
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise ValueError(f"the output {str(out)!r} needs a .png or .jpg suffix")
     for role, source in inputs.items():
-        if isinstance(source, (str, os.PathLike)) and Path(source).is_file() and out.exists():
-            if os.path.samefile(source, out):
-                raise ValueError(f"-o {out} would overwrite the {role} image {source}: choose another output name")
+        path = _input_path(source)
+        if path is not None and out.exists() and os.path.samefile(path, out):
+            raise ValueError(f"-o {out} would overwrite the {role} image {source}: choose another output name")
     check_writable(out)
+
+
+def _input_path(source: Any) -> Optional[Path]:
+    """The file an image argument names (a path or a bundled name), or None (a URL, a missing file)."""
+    from .images import ImageLoadError, _resolve_path
+
+    if not isinstance(source, (str, os.PathLike)) or str(source).lower().startswith(("http://", "https://")):
+        return None
+    try:
+        return _resolve_path(os.fspath(source))
+    except (ImageLoadError, OSError):
+        return None
 
 
 def _load_inputs(content: Any, style: Any, size: int):
@@ -499,7 +511,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return _main(argv, interrupts)
     except KeyboardInterrupt:
-        print("stlib: interrupted (Ctrl-C) before the run started; nothing was saved", file=sys.stderr, flush=True)
+        print("stlib: interrupted (Ctrl-C); nothing was saved", file=sys.stderr, flush=True)
         return INTERRUPT_EXIT
     finally:
         if interrupts.is_set():

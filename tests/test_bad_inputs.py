@@ -658,6 +658,17 @@ def test_c6_never_overwrite_an_input(pair, tmp_path, which):
     assert (sha(pair[0]), sha(pair[1])) == before
 
 
+def test_c6_never_overwrite_a_bundled_image_named_as_input(pair, tmp_path):
+    bundled = tmp_path / "images" / "content" / "photo.png"
+    bundled.parent.mkdir(parents=True)
+    shutil.copyfile(pair[0], bundled)
+    before = sha(bundled)
+    proc = cli("transfer", "photo", pair[1], "-o", bundled, "--size", 64, "--steps", 1, "--no-estimate",
+               STLIB_IMAGES=str(tmp_path / "images"))
+    cli_error(proc, "overwrite", "content")
+    assert sha(bundled) == before
+
+
 def test_c6_export_never_overwrites_its_source(export_file):
     before = sha(export_file)
     cli_error(cli("weights", "export", "--source", export_file, "-o", export_file), "overwrite")
