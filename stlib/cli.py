@@ -20,7 +20,9 @@ import time
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Iterator, Sequence
+
+from .units import format_bytes
 
 #: Command-line errors the user can fix: reported as one line on stderr, exit code 2, no traceback.
 USER_ERROR_EXIT = 2
@@ -114,16 +116,6 @@ def _fast() -> bool:
     return os.environ.get("STLIB_FAST", "").strip() not in ("", "0")
 
 
-def _human_size(n_bytes: int) -> str:
-    """1234567 -> '1.2 MB'."""
-    size = float(n_bytes)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n_bytes} bytes"  # pragma: no cover
-
-
 def _load_model(weights: str, pooling: str, device: str):
     """Load VGG-19 and say which weights it got; the offline warning becomes one plain line."""
     import torch
@@ -150,12 +142,13 @@ def _load_model(weights: str, pooling: str, device: str):
 SLOW_RUN_SECONDS = 15 * 60
 
 
-def _check_estimate(dev: Any, precision: str, options: Dict[str, Any], force: bool, shape: Tuple[int, int]) -> None:
+def _check_estimate(dev: Any, precision: str, options: dict[str, Any], force: bool, shape: tuple[int, int]) -> None:
     """Print ``stlib.estimate``'s prediction for a content image of ``shape`` (H, W); refuse a run that would
     not fit in memory (unless ``force``)."""
     from .engine.budget import estimate
+    from .engine.settings import default_size
 
-    size = options.get("size") or (512 if dev.type == "cuda" else 256)
+    size = options.get("size") or default_size(dev)
     steps = 300 if options.get("steps") is None else options["steps"]
     scale = size / max(shape)
     est = estimate((max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))), device=dev, steps=steps,
@@ -168,8 +161,8 @@ def _check_estimate(dev: Any, precision: str, options: Dict[str, Any], force: bo
             smaller = smaller * 3 // 4
         hint = f"try --size {smaller}" if smaller < size else "use a smaller --size"
         if not force:
-            raise ValueError(f"a {size} px run needs about {est.peak_bytes / 1e9:.1f} GB but "
-                             f"{est.available_bytes / 1e9:.1f} GB is free on {dev}: {hint} "
+            raise ValueError(f"a {size} px run needs about {format_bytes(est.peak_bytes)} but "
+                             f"{format_bytes(est.available_bytes)} is free on {dev}: {hint} "
                              "(or --force to try anyway)")
         _say(f"warning: this may run out of memory ({hint}); running anyway because of --force")
     elif est.seconds > SLOW_RUN_SECONDS:
@@ -179,7 +172,7 @@ def _check_estimate(dev: Any, precision: str, options: Dict[str, Any], force: bo
 
 
 def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, device: str, precision: str,
-         options: Dict[str, Any], check: bool = False, force: bool = False, interrupts: "Optional[_Interrupts]" = None):
+         options: dict[str, Any], check: bool = False, force: bool = False, interrupts: "_Interrupts | None" = None):
     """Check ``out``, load the model and images, print the set-up, stylise with a progress bar, save ``out``
     (also after Ctrl-C; to a fallback file named on stderr if ``out`` cannot be written after all).
 
@@ -225,7 +218,7 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
     return result, saved
 
 
-def _check_output(out: Path, inputs: Dict[str, Any]) -> None:
+def _check_output(out: Path, inputs: dict[str, Any]) -> None:
     """Refuse an output that would overwrite an input image or that cannot be written (before the run)."""
     from .images import check_writable
 
@@ -238,7 +231,7 @@ def _check_output(out: Path, inputs: Dict[str, Any]) -> None:
     check_writable(out)
 
 
-def _input_path(source: Any) -> Optional[Path]:
+def _input_path(source: Any) -> Path | None:
     """The file an image argument names (a path or a bundled name), or None (a URL, a missing file)."""
     from .images import ImageLoadError, _resolve_path
 
@@ -344,7 +337,7 @@ def _cmd_weights_download(args: argparse.Namespace) -> int:
     from .weights import download_imagenet
 
     path = download_imagenet(url=args.url, progress=True)
-    _say(f"ImageNet VGG-19 weights: {path} ({_human_size(path.stat().st_size)})")
+    _say(f"ImageNet VGG-19 weights: {path} ({format_bytes(path.stat().st_size)})")
     return 0
 
 
@@ -356,7 +349,7 @@ def _cmd_weights_export(args: argparse.Namespace) -> int:
     if Path(args.source).expanduser().is_file() and out.exists() and os.path.samefile(args.source, out):
         raise ValueError(f"-o {out} would overwrite the source weights file {args.source}: choose another name")
     path = export_weights(out, source=args.source, dtype=args.dtype)
-    _say(f"exported {args.source} VGG-19 features as {args.dtype}: {path} ({_human_size(path.stat().st_size)})")
+    _say(f"exported {args.source} VGG-19 features as {args.dtype}: {path} ({format_bytes(path.stat().st_size)})")
     _say(f"sha256: {sha256_file(path)} (also in {path.name}.sha256)")
     _say(f"use it with: STLIB_WEIGHTS={path}  or  stlib.load_vgg19({str(path)!r})")
     return 0
@@ -376,7 +369,7 @@ def _info_file(path: Path) -> None:
     _say(f"file:   {info['path']}")
     _say(f"format: {info['format']}")
     _say(f"dtype:  {info['dtype']}")
-    _say(f"size:   {_human_size(info['size_bytes'])} ({info['size_bytes']} bytes)")
+    _say(f"size:   {format_bytes(info['size_bytes'])} ({info['size_bytes']} bytes)")
     _say(f"sha256: {sha256_file(path)}")
     _say(f"source: {source}")
     _say(f"checked: {info['checked']}")
@@ -501,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``stlib`` command line with ``argv`` (default ``sys.argv[1:]``); return the exit code.
 
     Ctrl-C is caught from the first line on (torch's import alone takes seconds): it always ends with
@@ -520,7 +513,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             interrupts.restore()
 
 
-def _main(argv: Optional[Sequence[str]], interrupts: _Interrupts) -> int:
+def _main(argv: Sequence[str] | None, interrupts: _Interrupts) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv) if argv is not None else None)
