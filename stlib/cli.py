@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -49,23 +50,25 @@ class _Interrupts:
     """The CLI's Ctrl-C handler: each press is counted and raises ``KeyboardInterrupt``.
 
     It is also ``stylize``'s ``stop`` (``is_set()``), so a press that library code swallowed (an exception
-    raised inside a finaliser is only printed) still ends the run at the next step. Once the run has been
-    interrupted, further presses only count: they must not cut short the saving of the best image.
+    raised inside a finaliser is only printed) still ends the run at the next step. Presses within
+    ``GRACE_S`` of the last one that raised (an impatient double press) and presses while the result is
+    being saved only count: they must not cut short the saving of the best image, or the exit after it.
     """
+
+    GRACE_S = 3.0
 
     def __init__(self) -> None:
         self.presses = 0
-        self.running = False
         self.quiet = False
+        self._raised_at = -math.inf
         self._previous: Any = None
 
     def __call__(self, signum: int, frame: Any) -> None:
         self.presses += 1
-        if self.quiet:
-            os.write(2, b"\nstlib: stopping - saving the best image so far\n")
+        if self.quiet or time.monotonic() - self._raised_at < self.GRACE_S:
+            os.write(2, b"\nstlib: stopping (Ctrl-C was pressed); the best image so far is kept\n")
             return
-        if self.running:
-            self.quiet = True  # the run ends now; saving its result must not be interrupted
+        self._raised_at = time.monotonic()
         raise KeyboardInterrupt
 
     def is_set(self) -> bool:
@@ -83,10 +86,9 @@ class _Interrupts:
             self._previous = None
 
     def start_run(self) -> None:
-        """Raise if Ctrl-C was pressed during set-up (even if something swallowed it); else mark the run started."""
+        """Raise if Ctrl-C was pressed during set-up, even if something swallowed its KeyboardInterrupt."""
         if self.is_set():
             raise KeyboardInterrupt
-        self.running = True
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
@@ -118,8 +120,6 @@ def _fast() -> bool:
 
 def _load_model(weights: str, pooling: str, device: str):
     """Load VGG-19 and say which weights it got; the offline warning becomes one plain line."""
-    import torch
-
     from .model import load_vgg19, resolve_device
     from .weights import OfflineWeightsWarning, weights_origin
 
@@ -179,6 +179,7 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
     ``check``: print the time and memory estimate first, and refuse a run too large to fit (unless ``force``).
     """
     from .engine.precision import resolve_precision
+    from .engine.settings import default_size
     from .result import StopReason
     from .transfer import stylize
 
@@ -189,7 +190,7 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
     chosen = resolve_precision(precision, dev)
     _say(f"device: {dev}, precision: {chosen}" + (" (auto)" if precision == "auto" else ""))
     options = {k: v for k, v in options.items() if v is not None}  # None -> stylize's presets
-    size = options.get("size") or (512 if dev.type == "cuda" else 256)
+    size = options.get("size") or default_size(dev)
     content, style = _load_inputs(content, style, size)  # before the estimate: a bad file is reported first
     if check:
         _check_estimate(dev, chosen, options, force, tuple(content.shape[-2:]))
@@ -197,7 +198,8 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
     try:
         result = stylize(content, style, model=model, precision=precision, progress=True, stop=interrupts, **options)
     except MemoryError as err:
-        raise ValueError(f"{err} Use a smaller --size (e.g. --size {max(64, size // 2)}).") from None
+        raise ValueError(f"{err} Use a smaller --size than {size} (without --force, the estimate before the run "
+                         "refuses sizes that will not fit).") from None
     lower = "lower --style-weight / --content-weight (or check the weights file)"
     if result.stop_reason == StopReason.NON_FINITE and result.steps == 0:
         raise ValueError(f"the loss was infinite or NaN from the very first step, so there is no result to save: {lower}")
@@ -507,10 +509,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("stlib: interrupted (Ctrl-C); nothing was saved", file=sys.stderr, flush=True)
         return INTERRUPT_EXIT
     finally:
-        if interrupts.is_set():
-            interrupts.quiet = True  # the process is ending: a late press must not kill it mid-exit (status -2)
-        else:
-            interrupts.restore()
+        interrupts.restore()
+        if interrupts.is_set() and threading.current_thread() is threading.main_thread():
+            # The process is ending: Python's shutdown resets handlers to the default, so a late second press
+            # would kill it by signal (status -2 instead of 130). An ignored SIGINT is left alone by the shutdown.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _main(argv: Sequence[str] | None, interrupts: _Interrupts) -> int:
