@@ -22,9 +22,11 @@ from .engine.objective import compute_targets, objective
 from .engine.optim import LBFGS, Adam
 from .engine.precision import autocast, memory_format
 from .engine.scales import initial_image, scale_plan, upsampled
-from .engine.settings import LayerSpec, RunImages, RunSettings, count_styles, load_run_images, resolve_model, resolve_settings
+from .engine.budget import explains_memory_errors
+from .engine.settings import (LayerSpec, RunImages, RunSettings, check_image_sizes, count_styles, load_run_images,
+                              resolve_model, resolve_settings)
 from .engine.steps import Closure, NonFiniteLoss, make_step
-from .images import resize
+from .images import WORKING_MAX_SIZE, resize
 from .model import VGG19Features
 from .result import StepInfo, StopReason, StylizeResult
 
@@ -45,6 +47,7 @@ def make_optimizer(name: str, x: torch.Tensor, lr: float | None) -> LBFGS | Adam
     return Adam(x, lr=lr or 0.02)
 
 
+@explains_memory_errors
 def stylize(
     content: Any,
     style: Any,
@@ -117,7 +120,8 @@ def stylize(
         tv_weight=tv_weight, content_layers=content_layers, style_layers=style_layers, optimizer=optimizer, lr=lr,
         init=init, seed=seed, size=size, scales=scales, steps=steps, precision=precision, cuda_graph=cuda_graph,
         preserve_color=preserve_color, style_blend=style_blend, gram_norm=gram_norm, rtol=rtol, every=every)
-    images = load_run_images(content, style, run.preserve_color)
+    images = load_run_images(content, style, run.preserve_color, max_size=max(run.plan[-1][0], WORKING_MAX_SIZE))
+    check_image_sizes(images, run)
     model.to(memory_format=memory_format(run.precision, dev))  # channels-last where it is faster
     monitor = RunMonitor(run.total_steps, progress=progress, every=run.every, rtol=run.rtol, callback=callback,
                          stop=stop, t_start=t_start)
