@@ -12,7 +12,8 @@ Sessions:
 Virtual environments and uv's download cache live outside the repository, in $STLIB_MATRIX_DIR
 (default ~/.cache/stlib-matrix): each torch install is ~3 GB; delete the folder when you are done.
 Pythons come from pyenv (~/.pyenv/versions) or PATH: uv cannot download interpreters on every machine.
-The browser test is left out (it needs JupyterLab 4's widget manager and Chromium; `make test` runs it).
+pip is installed too: tests/test_install.py builds and installs with it. The browser test is left out
+(it needs JupyterLab 4's widget manager and Chromium; `make test` runs it).
 """
 
 from __future__ import annotations
@@ -78,19 +79,19 @@ def oldest(session: nox.Session) -> None:
     """The declared floors, on the lowest supported Python."""
     constraints = Path(session.create_tmp()) / "floors.txt"
     constraints.write_text("\n".join(floors()) + "\n")
-    session.install("-e", ".[dev]", "--override", str(constraints))
+    session.install("pip", "-e", ".[dev]", "--override", str(constraints))
     run_suite(session)
 
 
 @nox.session(python=NEWEST_PYTHON)
 def newest(session: nox.Session) -> None:
     """Latest releases of everything, on the newest Python."""
-    session.install("--upgrade", "-e", ".[dev]")
+    session.install("--upgrade", "pip", "-e", ".[dev]")
     run_suite(session)
 
 
 @nox.session(name="python", python=PYTHONS)
 def each_python(session: nox.Session) -> None:
     """Latest releases that support this Python."""
-    session.install("-e", ".[dev]")
+    session.install("pip", "-e", ".[dev]")
     run_suite(session)

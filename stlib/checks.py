@@ -382,7 +382,7 @@ def check_tv_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
 
 # ------------------------------------------------------------------------------------------------ receptive field
 def check_receptive_field(fn: Callable[[str], int]) -> CheckResult:
-    """Check ``fn(layer_name) -> pixels`` against ``stlib.receptive_field`` for all 37 VGG-19 layers."""
+    """Check ``fn(layer_name) -> pixels`` against ``stlib.layers.receptive_field`` for all 37 VGG-19 layers."""
 
     def run() -> str:
         for name in VGG19_LAYERS:

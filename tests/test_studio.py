@@ -199,7 +199,7 @@ def test_unreadable_upload_gives_a_readable_message(make_studio):
     assert "Could not load &#x27;foo.png&#x27;" in s.status.value  # html-escaped quotes
     assert "PNG or JPEG" in s.status.value
     assert list(s.content_pick.options) == options_before
-    with pytest.raises(stlib.ImageLoadError, match="empty"):
+    with pytest.raises(stlib.images.ImageLoadError, match="empty"):
         decode_upload("empty.png", b"")
 
 
@@ -382,5 +382,5 @@ def test_studio_convenience_returns_the_widget(model, monkeypatch):
 
 
 def test_bad_image_name_is_a_clear_error(model):
-    with pytest.raises(stlib.ImageLoadError, match="Could not load 'no_such_picture'"):
+    with pytest.raises(stlib.images.ImageLoadError, match="Could not load 'no_such_picture'"):
         Studio("no_such_picture", "swirls", model=model)

@@ -62,7 +62,7 @@ def setup(model, monkeypatch):
     made = []
 
     def make(steps=500, **kwargs):
-        base = stlib.OFFLINE
+        base = stlib.presets.OFFLINE
         holder = Holder(StudioSettings("astronaut", "swirls", base.content_weight, base.style_weight,
                                        dict(base.style_layers), base.tv_weight, size=64, steps=steps))
         rec = Recorder()
@@ -95,16 +95,16 @@ def test_stylize_kwargs_is_the_one_mapping():
 
 def test_presets_change_what_they_say():
     base = StudioSettings("a", "b", 7.0, 1.0, {"relu1_1": 9.0}, 0.0, 128, 50, "adam", "content", False, "max")
-    got = {p.name: preset_settings(base, stlib.OFFLINE, p.name) for p in PRESETS}
-    assert got["style wins"].style_weight == pytest.approx(100 * stlib.OFFLINE.style_weight)
-    assert got["content wins"].style_weight == pytest.approx(stlib.OFFLINE.style_weight / 100)
+    got = {p.name: preset_settings(base, stlib.presets.OFFLINE, p.name) for p in PRESETS}
+    assert got["style wins"].style_weight == pytest.approx(100 * stlib.presets.OFFLINE.style_weight)
+    assert got["content wins"].style_weight == pytest.approx(stlib.presets.OFFLINE.style_weight / 100)
     assert got["paper-like"].init == "noise" and got["paper-like"].pooling == "avg"
     assert got["tutorial-like"].tv_weight == 0 and got["tutorial-like"].init == "content"
     for s in got.values():
         assert (s.content, s.style, s.size, s.steps) == ("a", "b", 128, 50)  # images and run size stay
-        assert s.style_layers == stlib.OFFLINE.style_layers and s.content_weight == stlib.OFFLINE.content_weight
+        assert s.style_layers == stlib.presets.OFFLINE.style_layers and s.content_weight == stlib.presets.OFFLINE.content_weight
     with pytest.raises(ValueError, match="unknown preset"):
-        preset_settings(base, stlib.OFFLINE, "loud")
+        preset_settings(base, stlib.presets.OFFLINE, "loud")
 
 
 def test_change_retargets_with_a_warm_start(setup, monkeypatch):

@@ -97,6 +97,6 @@ plot in 12 pt type. `make present` serves exactly that as a web page **without c
 
 Make a layer sweep (`studio.sweep("layers")`) for a painting you uploaded. In which cell do the
 textures first look like the painting's, and why does adding deeper layers change the scale of the
-patterns? (Hint: `stlib.receptive_field("relu3_1")`.)
+patterns? (Hint: `stlib.layers.receptive_field("relu3_1")`.)
 """),
 ]

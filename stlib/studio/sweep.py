@@ -25,8 +25,8 @@ from ..layers import CONTENT_LAYERS, STYLE_LAYERS
 from ..losses import content_loss, style_layer_loss, tv_loss
 from ..model import VGG19Features, extract_features
 from ..result import StepInfo
-from .inputs import png_bytes
 from ..units import format_number
+from .inputs import png_bytes
 from .settings import INIT_CHOICES, SWEEP_KINDS, StudioSettings
 from .worker import Abort, Worker, abortable
 
