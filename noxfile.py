@@ -3,6 +3,7 @@
     make test-matrix                      # every session below (downloads several GB of torch wheels)
     .venv/bin/nox -s oldest               # one session; `-- notebooks` also runs the course notebooks
     .venv/bin/nox -s "python-3.10" -- tests/test_images.py   # any other arguments go to pytest
+    .venv/bin/nox -s newest -- --nbval-lax notebooks/        # the notebooks only
 
 Sessions:
     oldest       the lowest Python in requires-python, every runtime dependency pinned to its declared floor
@@ -67,11 +68,12 @@ def run_suite(session: nox.Session) -> None:
                 " '| pillow', PIL.__version__, '| matplotlib', matplotlib.__version__,"
                 " '| ipywidgets', ipywidgets.__version__)")
     args = list(session.posargs)
-    targets = ["tests", "-m", "not browser"]
-    if "notebooks" in args:
+    if "notebooks" in args:  # the unit tests and every notebook
         args.remove("notebooks")
-        targets = ["--nbval-lax", "tests", "notebooks", "-m", "not browser"]
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *(args or targets), env=TEST_ENV)
+        args += ["--nbval-lax", "tests", "notebooks"]
+    elif all(arg.startswith("-") for arg in args):  # no paths given: the unit tests
+        args.append("tests")
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not browser", *args, env=TEST_ENV)
 
 
 @nox.session(python=LOWEST_PYTHON)
