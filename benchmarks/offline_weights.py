@@ -69,6 +69,12 @@ def old_zero_mean(seed: int = W.RANDOM_SEED) -> State:
     return state
 
 
+def _partial_mean(shape, gen, keep: float) -> torch.Tensor:
+    """He Gaussian with ``1 - keep`` of each filter's mean removed (keep=0: the old zero-mean filters)."""
+    w = _he(shape, gen, False)
+    return w - (1 - keep) * w.mean(dim=(1, 2, 3), keepdim=True)
+
+
 def _orth(shape, gen, zero_mean: bool = False) -> torch.Tensor:
     """A (semi-)orthogonal (out, in*9) matrix with gain sqrt(2) (He's ReLU gain), rows scaled like He's."""
     rows, cols = shape[0], shape[1] * shape[2] * shape[3]
@@ -133,6 +139,7 @@ def _gabor_first(shape, gen) -> torch.Tensor:
 CANDIDATES: Dict[str, Callable[[], State]] = {
     "old": old_zero_mean,
     "he_plain": lambda: _build(None, lambda s, g: _he(s, g, False)),
+    "half_mean": lambda: _build(None, lambda s, g: _partial_mean(s, g, 0.5)),
     "orth": lambda: _build(None, lambda s, g: _orth(s, g)),
     "mean25": lambda: _build(None, lambda s, g: _with_mean(s, g, 0.25)),
     "rmean25": lambda: _build(None, lambda s, g: _with_rand_mean(s, g, 0.25)),
@@ -253,6 +260,26 @@ def main() -> None:
     for name in args.candidates:
         s = evaluate(name, photo, args.steps, args.optimizer, args.precision, args.layers, args.save)
         print(f"{name:<14} " + " ".join(f"{s[k]:8.3f}" for k in args.layers) + f"   {s['seconds']:7.1f}", flush=True)
+    if args.save is not None and len(args.candidates) > 1:
+        rows = [args.save / f"{name}_{args.optimizer}_{photo.shape[-1]}.png" for name in args.candidates]
+        figure(rows, args.candidates, ["photo"] + list(args.layers), args.save / "content_row.png")
+
+
+def figure(rows, names, columns, out: Path) -> None:
+    """Stack the saved rows (one per candidate) into one labelled PNG."""
+    from PIL import Image, ImageDraw
+
+    images = [Image.open(r).convert("RGB") for r in rows]
+    w, h, pad, top = images[0].width, images[0].height, 90, 16
+    canvas = Image.new("RGB", (w + pad, top + len(images) * (h + 4)), "white")
+    draw = ImageDraw.Draw(canvas)
+    tile = w // len(columns)
+    for i, col in enumerate(columns):
+        draw.text((pad + i * tile + 4, 2), col, fill="black")
+    for j, (image, name) in enumerate(zip(images, names)):
+        canvas.paste(image, (pad, top + j * (h + 4)))
+        draw.text((4, top + j * (h + 4) + h // 2 - 6), name, fill="black")
+    canvas.save(out)
 
 
 if __name__ == "__main__":

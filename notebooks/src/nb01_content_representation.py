@@ -160,7 +160,7 @@ noise; `relu5_2` keeps little more than where the light and dark regions lie.
   filters keep *objects* instead, which is why their `relu5_2` still shows the cat.
 
 Measured at 192 px and 150 steps (benchmarks/OFFLINE_WEIGHTS.md), the structural similarity (SSIM, 1 =
-identical) of each reconstruction to the photo falls with depth: ~1.0, 1.0, 0.9, 0.6 and 0.1 offline.
+identical) of each reconstruction to the photo falls with depth: 1.0, 0.99, 0.87, 0.46 and 0.11 offline.
 
 Try a different photo (`"rocket"`, `"coffee"`, or your own file) or more steps (`RECON_STEPS = 400`).
 """),
