@@ -313,8 +313,8 @@ def _pil_pipeline(
         raise _corrupt_error(label, exc) from None
     try:
         img = ImageOps.exif_transpose(img)  # phone photos: stored sideways plus an "orientation" tag
-    except (ValueError, TypeError, KeyError, OSError, SyntaxError):
-        pass  # unreadable EXIF data: use the pixels as stored
+    except (ValueError, TypeError, KeyError, OSError, SyntaxError, AttributeError):
+        pass  # unreadable EXIF data (or Pillow < 9.2 on a TIFF whose file it already closed): pixels as stored
     img, int_scale = _to_working_mode(img, label)
 
     if max_size is not None and max(img.size) > max_size:

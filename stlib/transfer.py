@@ -32,9 +32,8 @@ from .result import StepInfo, StopReason, StylizeResult
 
 __all__ = ["stylize", "compute_targets", "objective", "scale_plan", "StepInfo", "StopReason", "StylizeResult"]
 
-#: L-BFGS curvature pairs kept. 10 beat 20 and 50 on the objective reached in 300 steps at 128 and 256 px
-#: (the per-step clamp to [0, 1] makes old pairs stale) and costs 24 bytes per pixel per pair: 10 pairs
-#: are 0.25 GB at 2048 px where 50 would be 1.3 GB. See benchmarks/README.md.
+#: L-BFGS curvature pairs kept: few, because the per-step clamp to [0, 1] makes old pairs stale (a longer
+#: history optimised worse) and each pair costs 24 bytes per pixel (benchmarks/README.md, "L-BFGS history").
 LBFGS_HISTORY = 10
 
 
@@ -163,13 +162,15 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
     start = initial_image(run.init, content, styles[0], run.seed) if previous is None else upsampled(previous, content)
     x = start.detach().clamp(0, 1).clone().requires_grad_(True)
     monitor.start_scale(x)
+    if n_steps == 0:
+        return x.detach(), False
     with autocast(run.precision, run.device):
         targets = compute_targets(model, content, styles, run.content_layers, run.style_layers, run.blend,
                                   run.gram_norm)
     loss_fn = functools.partial(objective, model, targets=targets, content_layers=run.content_layers,
                                 style_layers=run.style_layers, content_weight=run.content_weight,
                                 style_weight=run.style_weight, tv_weight=run.tv_weight, gram_norm=run.gram_norm)
-    step, graphed = (None, False) if n_steps == 0 else make_step(loss_fn, x, run.precision, model, run.cuda_graph)
+    step, graphed = make_step(loss_fn, x, run.precision, model, run.cuda_graph)
     optimizer = make_optimizer(run.optimizer, x, run.lr)
     closure = Closure(step, x, monitor.observe)
     for local in range(n_steps):

@@ -333,18 +333,23 @@ def export_weights(
 
 # --------------------------------------------------------------------------------------------- random
 def random_weights(seed: int = RANDOM_SEED) -> "dict[str, torch.Tensor]":
-    """Seeded He-initialised VGG-19 weights, bit-identical on every machine (a local generator is used).
+    """Seeded He-initialised VGG-19 weights, bit-identical on every machine.
 
-    He (Kaiming) scaling keeps activations at a similar size from layer to layer, which is what lets
-    random filters still produce useful Gram matrices for texture (Ustyuzhaninov et al., 2017).
+    Every filter is drawn from N(0, 2 / fan_in) (He et al., 2015) by a local CPU generator in float32, biases
+    are 0. He scaling keeps the activations the same size from layer to layer, which lets random filters still
+    give useful Gram matrices for texture (Ustyuzhaninov et al., 2017) and keeps the deep layers invertible
+    (He, Wang & Hopcroft, NeurIPS 2016): notebook 01 recognises the photo in its relu4_2 reconstruction.
+    The filters are *not* made zero-mean: a zero-sum filter cancels the large common (positive) part of the
+    ReLU maps it reads, i.e. local brightness and the overall strength of the features below, and the deep
+    layers then keep only texture energy - relu4_2 reconstructions were pure noise (SSIM vs the photo 0.01
+    instead of ~0.4; benchmarks/OFFLINE_WEIGHTS.md).
     """
     gen = torch.Generator().manual_seed(seed)
     state: "dict[str, torch.Tensor]" = {}
     for key, shape in _expected_shapes().items():
         if key.endswith(".weight"):
             fan_in = shape[1] * shape[2] * shape[3]
-            w = torch.randn(shape, generator=gen).mul_((2.0 / fan_in) ** 0.5)  # in place: no temporaries
-            state[key] = w.sub_(w.mean(dim=(1, 2, 3), keepdim=True))  # zero-mean filters: edges, not brightness
+            state[key] = torch.randn(shape, generator=gen).mul_((2.0 / fan_in) ** 0.5)  # in place: no temporaries
         else:
             state[key] = torch.zeros(shape)
     return state

@@ -34,7 +34,7 @@ MIN_SIZE = 32
 
 def default_size(device: str | torch.device) -> int:
     """The long edge ``stylize`` paints at when no size is given: 512 px on a GPU, 256 px on anything else
-    (a 256 px L-BFGS step takes ~0.2-0.7 s on a laptop CPU; see benchmarks/RESULTS.md)."""
+    (a size at which a few hundred L-BFGS steps finish in minutes on a laptop CPU)."""
     return 512 if torch.device(device).type == "cuda" else 256
 
 
