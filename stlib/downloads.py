@@ -61,7 +61,7 @@ def fetch(url: str, sink: BinaryIO, *, deadline: float, limit: int, progress: bo
     def left() -> float:
         remaining = deadline - (time.monotonic() - start)
         if remaining <= 0:
-            raise DownloadError(f"downloading {url} took longer than {deadline:g} s and was stopped "
+            raise DownloadError(f"The download of {url} took longer than {deadline:g} s and was stopped "
                                 "(the server is too slow or stalled)")
         return remaining
 
@@ -80,7 +80,8 @@ def _copy(url: str, sink: BinaryIO, left: Callable[[], float], limit: int, progr
     with urllib.request.urlopen(request, timeout=min(READ_TIMEOUT_S, left())) as response:
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise DownloadError(f"{url} is {_mb(int(declared))}, larger than {_mb(limit)}, the most stlib downloads")
+            raise DownloadError(f"The file at {url} is {_mb(int(declared))}, larger than {_mb(limit)}, the most "
+                                "stlib downloads")
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -98,7 +99,7 @@ def _copy(url: str, sink: BinaryIO, left: Callable[[], float], limit: int, progr
                     break
                 size += len(block)
                 if size > limit:
-                    raise DownloadError(f"{url} is larger than {_mb(limit)}, the most stlib downloads")
+                    raise DownloadError(f"The file at {url} is larger than {_mb(limit)}, the most stlib downloads")
                 sink.write(block)
                 if bar is not None:
                     bar.update(len(block))

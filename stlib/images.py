@@ -219,7 +219,7 @@ def _download(url: str) -> bytes:
         fetch(url, buf, deadline=deadline_s(IMAGE_DEADLINE_S), limit=max_bytes(IMAGE_MAX_BYTES))
     except DownloadError as exc:
         raise ImageLoadError(
-            f"{str(exc)[0].upper()}{str(exc)[1:]}. Download the image in a browser (or a smaller version of it), "
+            f"{exc}. Download the image in a browser (or a smaller version of it), "
             "save it next to your notebook, and pass its file path instead."
         ) from None
     except urllib.error.HTTPError as exc:

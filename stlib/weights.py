@@ -155,7 +155,7 @@ def _fetch_verified(url: str, dst: Path, progress: bool) -> None:
                                f"try again. {_HOW_TO_GET}")
         os.replace(part, dst)
     except DownloadError as err:
-        raise WeightsError(f"{err}. Try again on a faster connection. {_HOW_TO_GET}") from None
+        raise WeightsError(f"{err}. {_HOW_TO_GET}") from None
     except urllib.error.HTTPError as err:
         raise WeightsError(f"downloading {url} failed: HTTP {err.code} {err.reason}. {_HOW_TO_GET}") from None
     except (urllib.error.URLError, OSError) as err:
