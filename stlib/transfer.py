@@ -26,7 +26,7 @@ from .images import load_image, resize, save_image, to_pil
 from .layers import layer_index
 from .losses import content_loss, tv_loss
 from .model import VGG19Features, extract_features, load_vgg19, resolve_device
-from .engine.optim import LBFGS, Adam
+from .engine.optim import LBFGS, Adam, SafeguardedLBFGS
 from .engine.precision import autocast, fp32_gram, memory_format, resolve_precision
 from .presets import preset_for
 from .result import StepInfo, StopReason, StylizeResult
@@ -41,6 +41,18 @@ LBFGS_HISTORY = 10
 AUTO_SINGLE_SCALE_MAX = 384
 #: ... above it, octaves down to the smallest long edge not below this one (512 -> 128, 256, 512).
 AUTO_COARSEST_MIN = 128
+
+
+#: stylize's optimizer choices: the safeguarded L-BFGS (default), torch's plain one-evaluation L-BFGS, Adam.
+OPTIMIZERS = ("lbfgs", "lbfgs-plain", "adam")
+
+
+def _make_optimizer(name: str, x: torch.Tensor, lr: Optional[float]) -> Union[LBFGS, Adam]:
+    """The optimiser ``name`` (one of ``OPTIMIZERS``) for the image ``x``; ``lr`` None = its default (1 or 0.02)."""
+    if name == "adam":
+        return Adam(x, lr=lr or 0.02)
+    kind = SafeguardedLBFGS if name == "lbfgs" else LBFGS
+    return kind(x, lr=lr or 1.0, history_size=LBFGS_HISTORY)
 
 
 class _NonFinite(ArithmeticError):
@@ -320,8 +332,8 @@ def stylize(
     image, and ``result.stopped`` says what happened.
     """
     t_start = time.perf_counter()
-    if optimizer not in ("lbfgs", "adam"):
-        raise ValueError(f"optimizer must be 'lbfgs' or 'adam', not {optimizer!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, not {optimizer!r}")
     if preserve_color not in (None, "luminance", "histogram"):
         raise ValueError(f"preserve_color must be None, 'luminance' or 'histogram', not {preserve_color!r}")
     if every < 1:
@@ -395,9 +407,7 @@ def stylize(
             targets_by_precision: Dict[str, Any] = {}
             # stlib.engine.optim = torch.optim.LBFGS(max_iter=1, no tolerances) / torch.optim.Adam, minus the import
             # of torch._dynamo that torch.optim triggers (~1 s, ~180 MB resident).
-            opt: Union[LBFGS, Adam] = (
-                LBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY) if optimizer == "lbfgs" else Adam(x, lr=lr or 0.02)
-            )
+            opt = _make_optimizer(optimizer, x, lr)
             last_scale = scale_i == len(sizes) - 1
             loss_scale = 2.0 ** 12 if precision_run == "fp16" else 1.0
             record: Dict[str, Any] = {}
@@ -471,7 +481,8 @@ def stylize(
                     x.clamp_(0, 1)
                 step_global += 1
                 history.append({"step": step_global, **record, "time": time.perf_counter() - t_start,
-                                "size": scale_size, "precision": prec})
+                                "size": scale_size, "precision": prec,
+                                "accepted": getattr(opt, "accepted", True)})
                 bar.update(1)
                 if step_global % every == 0 or local == n_steps - 1:
                     bar.set_postfix(loss=f"{record['total']:.4g}", refresh=False)
