@@ -247,6 +247,39 @@ def scale_plan(
     return list(zip(sizes, counts))
 
 
+#: The stop test's window: a run stops early when its best loss improved by less than ``rtol`` in this many steps.
+PATIENCE = 20
+#: ... and then it has converged if every loss in the window is within this fraction of the best (no rise), or
+#: diverged if none is (it rose and did not come back); otherwise it goes on.
+RISE_TOL = 1e-3
+
+
+def plateau_reason(totals: Sequence[float], rtol: float) -> Optional[StopReason]:
+    """Whether a scale whose losses so far are ``totals`` should stop: CONVERGED, DIVERGED or None (go on).
+
+    It stops only when the best loss improved by less than ``rtol`` (relative) over the last ``PATIENCE``
+    steps. Then: CONVERGED when every loss of those steps lies within ``RISE_TOL`` of the best, DIVERGED when
+    every one lies above that (the loss rose and stayed up); a window with both is a run still moving - it goes
+    on. (A safeguarded L-BFGS run's rejected steps fall back towards its best point, so it converges or goes on.)
+    """
+    if len(totals) <= PATIENCE:
+        return None
+    old, best = min(totals[:-PATIENCE]), min(totals)
+    if old - best > rtol * abs(old):  # relative, so the loss's scale does not matter
+        return None
+    near = [v <= best + RISE_TOL * abs(best) for v in totals[-PATIENCE:]]
+    if all(near):
+        return StopReason.CONVERGED
+    return StopReason.DIVERGED if not any(near) else None
+
+
+def _plateau_sentence(reason: StopReason, step: int, rtol: float, best_step: Optional[int]) -> str:
+    if reason is StopReason.CONVERGED:
+        return f"converged at step {step} (best loss improved < {rtol:g} in {PATIENCE} steps, without a rise)"
+    return (f"diverged: the loss rose and stayed above its best (step {best_step}) for {PATIENCE} steps; stopped "
+            f"at step {step} and returned the best image. A smaller lr, or optimizer='lbfgs', may help.")
+
+
 def _initial(init: Union[str, torch.Tensor], content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
     if isinstance(init, torch.Tensor):
         img = init.detach().float().cpu()
@@ -308,8 +341,12 @@ def stylize(
 
     Arguments: ``style_layers``/``content_layers`` are ``{layer: weight}`` dicts or lists of names (weight
     1); zero weights switch a term off, so content-only or style-only reconstructions work.
-    ``optimizer``: "lbfgs" (lr 1, one closure per step, no absolute tolerances; stops early only when the
-    loss improved by less than ``rtol`` relative over 20 steps) or "adam" (lr 0.02).
+    ``optimizer``: "lbfgs" (lr 1, one closure per step: ``SafeguardedLBFGS``, which rejects a step that raised
+    the loss and backtracks), "lbfgs-plain" (torch's L-BFGS with one closure per step and no line search, as
+    the PyTorch tutorial runs it; it can overshoot and climb) or "adam" (lr 0.02). A run stops early only when
+    its best loss improved by less than ``rtol`` (relative) over 20 steps: "converged" if no loss in those steps
+    rose above the best, "diverged" if all did (``plateau_reason``). ``result.best_step`` is the step whose image
+    is returned (the best loss of the last scale), also marked ``best`` in ``result.history``.
     ``init``: "content", "noise" (seeded), "style", or an image tensor (warm start).
     ``size``: long edge in pixels (default 512 on a GPU, 256 otherwise). ``scales``: coarse-to-fine, as
     a number of octaves (``scales=3`` runs size/4, size/2, size) or increasing fractions of ``size``, with
@@ -392,6 +429,7 @@ def stylize(
     setup_time = time.perf_counter() - t_start
     x: Optional[torch.Tensor] = None
     best_img: Optional[torch.Tensor] = None
+    best_step: Optional[int] = None  # the history entry whose image is returned
     step_global = 0
     graph_used = False
     try:
@@ -448,7 +486,7 @@ def stylize(
                 graphed = graphs.get(prec)
 
                 def closure() -> torch.Tensor:
-                    nonlocal best_img, best_loss, loss_scale
+                    nonlocal best_img, best_loss, best_step, loss_scale
                     if graphed is not None:
                         terms = graphed.replay()
                     else:
@@ -473,7 +511,7 @@ def stylize(
                     record.clear()
                     record.update(values)
                     if record["total"] < best_loss:
-                        best_loss, best_img = record["total"], x.detach().clone()
+                        best_loss, best_img, best_step = record["total"], x.detach().clone(), step_global + 1
                     return terms["total"] * gain[0]
 
                 opt.step(closure)
@@ -494,14 +532,14 @@ def stylize(
                             stopped, reason = f"stopped by the callback at step {step_global}", StopReason.CALLBACK
                             break
                 if rtol > 0 and local >= 40:
-                    scale_totals = [h["total"] for h in history[-(local + 1):]]
-                    old, new = min(scale_totals[:-20]), min(scale_totals)
-                    if old - new <= rtol * abs(old):  # relative, so the loss's scale does not matter
+                    plateau = plateau_reason([h["total"] for h in history[-(local + 1):]], rtol)
+                    if plateau is not None:
                         if last_scale:
-                            stopped = f"converged at step {step_global} (best loss improved < {rtol:g} in 20 steps)"
-                            reason = StopReason.CONVERGED
-                        break  # a coarse scale that has converged hands over to the next one
+                            stopped, reason = _plateau_sentence(plateau, step_global, rtol, best_step), plateau
+                        break  # a coarse scale that has stopped improving hands over its best image to the next one
             x = best_img if best_loss < math.inf else x.detach()
+            if best_loss == math.inf:
+                best_step = None
             if reason is not None and reason is not StopReason.CONVERGED:
                 break
     except _NonFinite:
@@ -531,8 +569,10 @@ def stylize(
         "preserve_color": preserve_color, "style_blend": blend, "gram_norm": gram_norm, "preset": preset.name,
         "fp32_finish": polish, "cuda_graph": graph_used,
     }
+    for h in history:
+        h["best"] = h["step"] == best_step
     return StylizeResult(
-        image=image.cpu(), history=history, elapsed=time.perf_counter() - t_start, setup_time=setup_time,
+        image=image.cpu(), history=history, best_step=best_step, elapsed=time.perf_counter() - t_start, setup_time=setup_time,
         steps=step_global, weights_source=model.weights_source, device=str(dev), precision=precision_run,
         settings=settings, stopped=stopped, stop_reason=reason,
     )
