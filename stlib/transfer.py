@@ -51,8 +51,11 @@ def _make_optimizer(name: str, x: torch.Tensor, lr: Optional[float]) -> Union[LB
     """The optimiser ``name`` (one of ``OPTIMIZERS``) for the image ``x``; ``lr`` None = its default (1 or 0.02)."""
     if name == "adam":
         return Adam(x, lr=lr or 0.02)
-    kind = SafeguardedLBFGS if name == "lbfgs" else LBFGS
-    return kind(x, lr=lr or 1.0, history_size=LBFGS_HISTORY)
+    if name == "lbfgs-plain":
+        return LBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY)
+    # floor=0: every term of the objective is >= 0, so a step whose model promises more than half the way down
+    # to 0 has too little curvature (it kept the course's settings free of >2x rises; tests/test_course_settings.py).
+    return SafeguardedLBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY, floor=0.0)
 
 
 class _NonFinite(ArithmeticError):

@@ -180,7 +180,11 @@ class SafeguardedLBFGS(LBFGS):
       minimiser of the quadratic through f_acc, its slope and the trial's loss (kept within [0.1, 0.5] of the
       segment); the step scale that later steps start from shrinks with it and regrows x2 per accepted step.
       Two rejections in a row drop the curvature history (it predicted badly), as does a direction that is
-      not a descent direction.
+      not a descent direction;
+    * with ``floor`` (a lower bound of the loss, e.g. 0), caps the step so that the quadratic model L-BFGS
+      assumes along d (slope grad.d, curvature -grad.d) promises at most ``max_drop`` of the way down to the
+      floor: a model that predicts a loss below what is possible has too little curvature, and its full step
+      is the overshoot that would be rejected.
 
     So a rejected trial costs one evaluation, the same as a step; accepted losses never rise; and it works
     with a replayed CUDA graph (one forward and backward per call at the current parameter). ``best_loss``
@@ -190,9 +194,10 @@ class SafeguardedLBFGS(LBFGS):
     steps (``stylize`` clamps pixels to [0, 1]) does not corrupt the curvature estimate as ``t * d`` would.
     """
 
-    def __init__(self, param: torch.Tensor, lr: float = 1.0, history_size: int = 10, c1: float = 1e-4) -> None:
+    def __init__(self, param: torch.Tensor, lr: float = 1.0, history_size: int = 10, c1: float = 1e-4,
+                 floor: Optional[float] = None, max_drop: float = 0.5) -> None:
         super().__init__(param, lr=lr, history_size=history_size)
-        self.c1 = float(c1)
+        self.c1, self.floor, self.max_drop = float(c1), floor, float(max_drop)
         self.accepted = True
         self.rejections = 0  # in total
         self.best_loss = math.inf
@@ -230,6 +235,10 @@ class SafeguardedLBFGS(LBFGS):
             grad_dot_d = self._direction_from_reset(dots)
         self._scale = min(1.0, 2.0 * self._scale)
         self.t = self.lr * self._scale
+        if self.floor is not None and grad_dot_d < 0:
+            # The quadratic model along d (curvature -grad.d, what L-BFGS assumes) falls by -t grad.d / 2 at t = 1.
+            # A model that promises more than ``max_drop`` of the way down to the floor has too little curvature.
+            self.t = min(self.t, self.max_drop * 2 * (f - self.floor) / -grad_dot_d)
         self.param.add_(self.d.view_as(self.param), alpha=self.t)
         return loss
 
