@@ -1,6 +1,7 @@
 # stlib — two commands on a fresh machine:
 #   make demo   set up .venv, stylise the bundled photo, write out/demo.png   (make lab: open the course)
 #   make test   set up .venv, run every test: unit tests, all notebooks (nbval), the real-browser studio test
+#   make present   the studio alone, for a projector, without code (Voila; open the printed URL)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -9,7 +10,7 @@ STAMP  := $(VENV)/.stlib-installed
 # OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning (much faster on a busy 2-core box).
 TEST_ENV := STLIB_FAST=1 STLIB_WEIGHTS=random STLIB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: venv demo lab test test-unit test-notebooks test-browser browser-deps bench images clean
+.PHONY: venv demo lab present test test-unit test-notebooks test-browser browser-deps bench images clean
 
 venv: $(STAMP)
 
@@ -24,6 +25,12 @@ demo: $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
+
+# The studio for a lecture: notebooks/present.ipynb served by Voila (only outputs, no code cells), laid out
+# for a 1280x720 projector. PORT=8866 by default; the URL to open is printed.
+PORT ?= 8866
+present: $(STAMP)
+	$(BIN)/voila notebooks/present.ipynb --no-browser --port=$(PORT) --Voila.ip=127.0.0.1
 
 # Debian's Chromium for the browser test (test tools' own browser downloads do not work offline).
 browser-deps:

@@ -1,9 +1,9 @@
-"""Copy the content photos that stlib ships into ``images/content/``.
+"""Copy the content photos that stlib ships into ``stlib/data/content/``.
 
 The photos come from image files that installed packages already ship, so no
 download is needed and each one's licence is documented by its package::
 
-    python images/make_content.py               # writes images/content/*.jpg
+    python images/make_content.py               # writes stlib/data/content/*.jpg
     python images/make_content.py --out /tmp/x
 
 Sources and licences (copied into images/CREDITS.md) — all from the docstrings
@@ -37,7 +37,7 @@ from PIL import Image
 
 MAX_SIZE = 512  # long edge, pixels
 JPEG_QUALITY = 92
-DEFAULT_OUT = Path(__file__).resolve().parent / "content"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "stlib" / "data" / "content"  # package data
 
 
 def _sources() -> dict[str, Callable[[], np.ndarray]]:

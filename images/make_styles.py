@@ -1,10 +1,10 @@
-"""Generate the style images that stlib ships in ``images/style/``.
+"""Generate the style images that stlib ships in ``stlib/data/style/``.
 
 Every image is drawn from a fixed random seed with NumPy and Pillow only, so
 running this script again reproduces the committed PNGs pixel for pixel
 (``tests/test_images.py`` checks that)::
 
-    python images/make_styles.py                 # writes images/style/*.png
+    python images/make_styles.py                 # writes stlib/data/style/*.png
     python images/make_styles.py --out /tmp/x    # writes somewhere else
     python images/make_styles.py --only mosaic   # just one of them
 
@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 SIZE = 512  # pixels on the long edge of every style image
-DEFAULT_OUT = Path(__file__).resolve().parent / "style"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "stlib" / "data" / "style"  # package data
 
 
 # --------------------------------------------------------------------------- helpers

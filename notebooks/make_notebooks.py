@@ -28,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "src"
 
 #: The GitHub repository the badges and the Colab set-up cell point to (the only place it is written).
+#: A fork changes this line (and BRANCH), then runs `python notebooks/make_notebooks.py` (see the README).
 REPO = "stlib-course/stlib"
 BRANCH = "main"
 
@@ -44,6 +45,11 @@ COURSE: Tuple[Tuple[str, str, Optional[str]], ...] = (
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
+#: Under every notebook's navigation links: following "next →" on Binder leaves this kernel running.
+BINDER_MEMORY_NOTE = ("<small>On Binder: close this notebook's tab before opening the next one - that shuts its "
+                      "kernel down. Each kernel holds about 0.8 GB and Binder gives you 2 GB, so three open "
+                      "notebooks run out of memory.</small>")
+
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 SETUP_CODE = '''\
@@ -52,14 +58,34 @@ SETUP_CODE = '''\
 import sys
 
 if "google.colab" in sys.modules:
-    import site
+    import importlib
+    import importlib.util
+    import os
     import subprocess
 
-    subprocess.run(["git", "clone", "--depth", "1", "https://github.com/{repo}.git", "/content/stlib"],
-                   check=False)  # a second run finds the folder already there
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/stlib"], check=True)
-    for folder in site.getsitepackages():
-        site.addsitedir(folder)  # let this running Python see the fresh install, without a restart
+    url = "https://github.com/{repo}"
+    # Colab's working folder (/content) is on the import path: a clone named "stlib" would hide the package.
+    folder = os.path.abspath("stlib-course")
+
+    def _run(command, failure):
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(done.stdout[-3000:], done.stderr[-3000:], sep="\\n")
+            raise RuntimeError(failure)
+
+    if importlib.util.find_spec("stlib") is None:  # not installed yet (a second run skips this)
+        if not os.path.isdir(os.path.join(folder, ".git")):
+            _run(["git", "clone", "--quiet", "--depth", "1", "--branch", "{branch}", url + ".git", folder],
+                 f"Could not download the course from {{url}} (git's message is above): check that this "
+                 "runtime is online and that the repository exists, then run this cell again.")
+        # Plain (not editable) install: pip keeps Colab's own torch and ipywidgets, which satisfy stlib.
+        _run([sys.executable, "-m", "pip", "install", "--quiet", folder],
+             f"Could not install stlib from {{folder}} (pip's message is above): restart the runtime and run "
+             f"this cell again, and if it still fails report it at {{url}}/issues.")
+        importlib.invalidate_caches()  # let this running Python see the fresh install, without a restart
+        if importlib.util.find_spec("stlib.studio") is None:
+            raise RuntimeError(f"stlib was installed but cannot be imported: restart the runtime, run this "
+                               f"cell again, and if it still fails report it at {{url}}/issues.")
 
 import stlib'''
 
@@ -133,7 +159,7 @@ def build(name: str, source: Path) -> nbformat.NotebookNode:
             out.append(nbformat.v4.new_code_cell(text, id=cell_id))
 
     add("md", f"{badge_row(name)}\n\n{cells[0][1].strip()}")
-    add("code", SETUP_CODE.format(repo=REPO))
+    add("code", SETUP_CODE.format(repo=REPO, branch=BRANCH))
     for kind, text in cells[1:]:
         if kind == "solution":
             add("md", _solution_markdown(text))
@@ -141,7 +167,7 @@ def build(name: str, source: Path) -> nbformat.NotebookNode:
             add(kind, text)
         else:
             raise ValueError(f"{source.name}: unknown cell kind {kind!r}")
-    add("md", f"---\n{navigation(name)}")
+    add("md", f"---\n{navigation(name)}\n\n{BINDER_MEMORY_NOTE}")
     nb = nbformat.v4.new_notebook(cells=out)
     nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
     return nb

@@ -6,6 +6,7 @@
 """
 
 from .engine.budget import Estimate, estimate
+from .gatys import gatys
 from .gram import gram_matrix
 from .images import ImageLoadError, bundled_image, bundled_images, load_image, resize, save_image, to_pil
 from .layers import CONTENT_LAYERS, STYLE_LAYERS, VGG19_LAYERS, layer_index, receptive_field
@@ -21,7 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CONTENT_LAYERS", "Estimate", "IMAGENET", "ImageLoadError", "OFFLINE", "OfflineWeightsWarning", "Preset", "STYLE_LAYERS",
     "StepInfo", "StopReason", "StylizeResult", "VGG19Features", "VGG19_LAYERS", "WeightsError", "bundled_image",
-    "bundled_images", "compute_targets", "content_loss", "estimate", "extract_features", "gram_matrix", "layer_index",
+    "bundled_images", "compute_targets", "content_loss", "estimate", "extract_features", "gatys", "gram_matrix", "layer_index",
     "load_image", "load_vgg19", "objective", "preset_for", "receptive_field", "resize", "resolve_device",
     "save_image", "scale_plan", "style_layer_loss", "style_loss", "stylize", "to_pil", "tv_loss",
 ]

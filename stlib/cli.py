@@ -16,7 +16,9 @@ import time
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Sequence
+
+from .units import format_bytes
 
 #: Command-line errors the user can fix: reported as one line on stderr, exit code 2, no traceback.
 USER_ERROR_EXIT = 2
@@ -57,16 +59,6 @@ def _fast() -> bool:
     return os.environ.get("STLIB_FAST", "").strip() not in ("", "0")
 
 
-def _human_size(n_bytes: int) -> str:
-    """1234567 -> '1.2 MB'."""
-    size = float(n_bytes)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n_bytes} bytes"  # pragma: no cover
-
-
 def _load_model(weights: str, pooling: str, device: str):
     """Load VGG-19 and say which weights it got; the offline warning becomes one plain line."""
     import torch
@@ -97,12 +89,13 @@ def _load_model(weights: str, pooling: str, device: str):
 SLOW_RUN_SECONDS = 15 * 60
 
 
-def _check_estimate(dev: Any, precision: str, options: Dict[str, Any], force: bool, shape: Tuple[int, int]) -> None:
+def _check_estimate(dev: Any, precision: str, options: dict[str, Any], force: bool, shape: tuple[int, int]) -> None:
     """Print ``stlib.estimate``'s prediction for a content image of ``shape`` (H, W); refuse a run that would
     not fit in memory (unless ``force``)."""
     from .engine.budget import estimate
+    from .engine.settings import default_size
 
-    size = options.get("size") or (512 if dev.type == "cuda" else 256)
+    size = options.get("size") or default_size(dev)
     steps = 300 if options.get("steps") is None else options["steps"]
     scale = size / max(shape)
     est = estimate((max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))), device=dev, steps=steps,
@@ -115,8 +108,8 @@ def _check_estimate(dev: Any, precision: str, options: Dict[str, Any], force: bo
             smaller = smaller * 3 // 4
         hint = f"try --size {smaller}" if smaller < size else "use a smaller --size"
         if not force:
-            raise ValueError(f"a {size} px run needs about {est.peak_bytes / 1e9:.1f} GB but "
-                             f"{est.available_bytes / 1e9:.1f} GB is free on {dev}: {hint} "
+            raise ValueError(f"a {size} px run needs about {format_bytes(est.peak_bytes)} but "
+                             f"{format_bytes(est.available_bytes)} is free on {dev}: {hint} "
                              "(or --force to try anyway)")
         _say(f"warning: this may run out of memory ({hint}); running anyway because of --force")
     elif est.seconds > SLOW_RUN_SECONDS:
@@ -126,7 +119,7 @@ def _check_estimate(dev: Any, precision: str, options: Dict[str, Any], force: bo
 
 
 def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, device: str, precision: str,
-         options: Dict[str, Any], check: bool = False, force: bool = False):
+         options: dict[str, Any], check: bool = False, force: bool = False):
     """Load the model, print the set-up, stylise with a progress bar, save ``out`` (also after Ctrl-C).
 
     ``check``: print the time and memory estimate first, and refuse a run too large to fit (unless ``force``).
@@ -219,7 +212,7 @@ def _cmd_weights_download(args: argparse.Namespace) -> int:
     from .weights import download_imagenet
 
     path = download_imagenet(url=args.url, progress=True)
-    _say(f"ImageNet VGG-19 weights: {path} ({_human_size(path.stat().st_size)})")
+    _say(f"ImageNet VGG-19 weights: {path} ({format_bytes(path.stat().st_size)})")
     return 0
 
 
@@ -228,7 +221,7 @@ def _cmd_weights_export(args: argparse.Namespace) -> int:
     from .weights import export_weights, sha256_file
 
     path = export_weights(args.output, source=args.source, dtype=args.dtype)
-    _say(f"exported {args.source} VGG-19 features as {args.dtype}: {path} ({_human_size(path.stat().st_size)})")
+    _say(f"exported {args.source} VGG-19 features as {args.dtype}: {path} ({format_bytes(path.stat().st_size)})")
     _say(f"sha256: {sha256_file(path)} (also in {path.name}.sha256)")
     _say(f"use it with: STLIB_WEIGHTS={path}  or  stlib.load_vgg19({str(path)!r})")
     return 0
@@ -242,7 +235,7 @@ def _info_file(path: Path) -> None:
     _say(f"file:   {info['path']}")
     _say(f"format: {info['format']}")
     _say(f"dtype:  {info['dtype']}")
-    _say(f"size:   {_human_size(info['size_bytes'])} ({info['size_bytes']} bytes)")
+    _say(f"size:   {format_bytes(info['size_bytes'])} ({info['size_bytes']} bytes)")
     _say(f"sha256: {sha256_file(path)}")
     _say(f"source: {source}")
 
@@ -366,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``stlib`` command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     from .images import ImageLoadError
     from .weights import WeightsError

@@ -8,7 +8,8 @@ raises `ImageLoadError` with a sentence that says what happened and what to
 do about it.
 
 `save_image`, `to_pil` and `resize` go the other way, and `bundled_images`
-lists the example photos and style images shipped in the ``images/`` folder.
+lists the example photos and style images shipped inside the package
+(``stlib/data/content/`` and ``stlib/data/style/``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ URL_TIMEOUT_S = 30.0
 MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
 FLOAT_TOLERANCE = 0.1  # float pixels this far outside [0, 1] are clamped; further is an error
 USER_AGENT = "stlib (neural style transfer teaching kit)"
+DATA_DIR = Path(__file__).resolve().parent / "data"  # package data: content/ and style/
 
 _PIL_LIMIT_LOCK = threading.RLock()
 
@@ -73,25 +75,28 @@ class ImageNotFoundError(ImageLoadError, FileNotFoundError):
 
 # --------------------------------------------------------------------------- bundled images
 def images_dir() -> Path:
-    """Folder holding the bundled images (``content/`` and ``style/``)."""
+    """Folder holding the bundled images (``content/`` and ``style/``).
+
+    They ship inside the package (``stlib/data/``), so any install — editable, a wheel, a git URL —
+    finds them.  The environment variable ``STLIB_IMAGES`` points stlib at another folder laid out
+    the same way (e.g. a class's own picture set).
+    """
     env = os.environ.get("STLIB_IMAGES")
     if env:
         path = Path(env).expanduser()
         if not path.is_dir():
             raise ImageNotFoundError(
                 f"STLIB_IMAGES is set to {env!r}, but that folder does not exist. "
-                "Point it at stlib's images/ folder (the one with content/ and style/ inside), or unset it."
+                "Point it at a folder with content/ and/or style/ inside, or unset it."
             )
         return path
-    candidates = [Path(__file__).resolve().parents[1] / "images", Path.cwd() / "images", Path.cwd().parent / "images"]
-    for path in candidates:
-        if any((path / kind).is_dir() for kind in BUNDLED_KINDS):
-            return path
-    looked = ", ".join(str(p) for p in candidates)
+    path = DATA_DIR
+    if any((path / kind).is_dir() for kind in BUNDLED_KINDS):
+        return path
     raise ImageNotFoundError(
-        f"Could not find stlib's bundled images folder (looked in: {looked}). "
-        "Run from a clone of the stlib repository, or set the environment variable STLIB_IMAGES "
-        "to the path of its images/ folder."
+        f"stlib's bundled images are missing from {path} (this install of stlib is incomplete). "
+        "Reinstall stlib (pip install --force-reinstall stlib), or set the environment variable "
+        "STLIB_IMAGES to a folder with content/ and style/ inside."
     )
 
 
@@ -125,7 +130,8 @@ def _bundled_listing() -> str:
     try:
         content, style = bundled_images("content"), bundled_images("style")
     except ImageNotFoundError:
-        return "(The bundled example images could not be found either: set STLIB_IMAGES to stlib's images/ folder.)"
+        return ("(The bundled example images could not be found either: reinstall stlib, or set STLIB_IMAGES "
+                "to a folder with content/ and style/ inside.)")
     return (
         f"Bundled content images: {', '.join(content) or 'none'}; "
         f"bundled style images: {', '.join(style) or 'none'}."

@@ -6,7 +6,7 @@ import enum
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any
 
 import torch
 
@@ -34,7 +34,7 @@ class StepInfo:
     step: int
     steps: int
     image: torch.Tensor
-    losses: Dict[str, float]
+    losses: dict[str, float]
     elapsed: float
 
 
@@ -51,24 +51,24 @@ class StylizeResult:
     """
 
     image: torch.Tensor
-    history: List[Dict[str, Any]]
+    history: list[dict[str, Any]]
     elapsed: float
     setup_time: float
     steps: int
     weights_source: str
     device: str
     precision: str
-    settings: Dict[str, Any] = field(default_factory=dict)
-    stopped: Optional[str] = None
-    stop_reason: Optional[StopReason] = None
-    best_step: Optional[int] = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    stopped: str | None = None
+    stop_reason: StopReason | None = None
+    best_step: int | None = None
 
     @property
     def seconds_per_step(self) -> float:
         """Mean wall time of one optimisation step (setup excluded)."""
         return (self.elapsed - self.setup_time) / max(self.steps, 1)
 
-    def losses(self, key: str = "total") -> List[float]:
+    def losses(self, key: str = "total") -> list[float]:
         """One loss term over the steps, e.g. ``result.losses("style")``."""
         return [h[key] for h in self.history]
 
@@ -76,7 +76,7 @@ class StylizeResult:
         """The image as a PIL image."""
         return to_pil(self.image)
 
-    def save(self, path: Union[str, Path]) -> Path:
+    def save(self, path: str | Path) -> Path:
         """Write the image (PNG or JPEG by suffix)."""
         return save_image(self.image, path)
 

@@ -17,11 +17,10 @@ import re
 import urllib.error
 import warnings
 from pathlib import Path
-from typing import Optional, Union
 
 import torch
 
-from .layers import VGG19_CHANNELS, VGG19_LAYERS, layer_index
+from .layers import VGG19_LAYERS, layer_channels, layer_index
 
 #: File format tag of ``stlib weights export`` output.
 EXPORT_FORMAT = "stlib-vgg19-features"
@@ -58,12 +57,12 @@ def cache_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def cached_imagenet_path(url: Optional[str] = None) -> Path:
+def cached_imagenet_path(url: str | None = None) -> Path:
     """Where the ImageNet checkpoint from ``url`` is (or would be) cached."""
     return cache_dir() / os.path.basename(url or imagenet_url())
 
 
-def sha256_file(path: Union[str, Path], chunk: int = 1 << 20) -> str:
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file, read in 1 MB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -72,13 +71,13 @@ def sha256_file(path: Union[str, Path], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _hash_prefix(path: Path) -> Optional[str]:
+def _hash_prefix(path: Path) -> str | None:
     """The SHA-256 prefix that torch hub file names carry (``vgg19-dcbb9e9d.pth`` -> ``dcbb9e9d``)."""
     match = re.search(r"-([a-f0-9]{8,64})\.", path.name)
     return match.group(1) if match else None
 
 
-def verify_checksum(path: Union[str, Path]) -> Optional[str]:
+def verify_checksum(path: str | Path) -> str | None:
     """Check a file against its ``.sha256`` side file or the hash prefix in its name; return the digest.
 
     Returns None when there is nothing to check against. A verified file gets a small stamp
@@ -109,7 +108,7 @@ def verify_checksum(path: Union[str, Path]) -> Optional[str]:
 
 
 # --------------------------------------------------------------------------------------------- download
-def download_imagenet(url: Optional[str] = None, *, progress: bool = True) -> Path:
+def download_imagenet(url: str | None = None, *, progress: bool = True) -> Path:
     """Download torchvision's VGG-19 ImageNet checkpoint into the torch hub cache (once) and return its path.
 
     Uses ``torch.hub.download_url_to_file``, which checks the SHA-256 prefix in the file name and only
@@ -142,7 +141,7 @@ def _expected_shapes() -> "dict[str, tuple[int, ...]]":
     in_channels = 3
     for name in VGG19_LAYERS:
         if name.startswith("conv"):
-            out = VGG19_CHANNELS[int(name[4]) - 1]
+            out = layer_channels(name)
             shapes[f"{name}.weight"] = (out, in_channels, 3, 3)
             shapes[f"{name}.bias"] = (out,)
             in_channels = out
@@ -186,7 +185,7 @@ def _check_shapes(state: "dict[str, torch.Tensor]", path: Path) -> None:
             raise WeightsError(f"{path}: {key} has shape {tuple(state[key].shape)}, VGG-19 needs {shape}.")
 
 
-def read_weights_file(path: Union[str, Path]) -> "tuple[dict[str, torch.Tensor], dict]":
+def read_weights_file(path: str | Path) -> "tuple[dict[str, torch.Tensor], dict]":
     """Load a weights file as ``({'conv1_1.weight': fp32 tensor, ...}, info)``, verifying its checksums."""
     path = Path(path).expanduser()
     if not path.exists():
@@ -195,7 +194,7 @@ def read_weights_file(path: Union[str, Path]) -> "tuple[dict[str, torch.Tensor],
         raise WeightsError(f"{path} is a folder; give the path of a .pth weights file. {_HOW_TO_GET}")
     digest = verify_checksum(path)
     try:
-        raw = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+        raw = torch.load(str(path), map_location="cpu", mmap=True, weights_only=True)  # torch 2.1 mmaps only a str
     except Exception as err:  # torch raises several types for truncated/corrupt archives
         raise WeightsError(
             f"could not read weights file {path} ({type(err).__name__}: {err}). The file is truncated, "
@@ -226,8 +225,8 @@ def _expected_shapes_items(state: "dict[str, torch.Tensor]"):
 
 
 def export_weights(
-    dst: Union[str, Path],
-    source: Union[str, Path] = "imagenet",
+    dst: str | Path,
+    source: str | Path = "imagenet",
     dtype: str = "float16",
 ) -> Path:
     """Write a features-only weights file (fp16 ≈ 40 MB, fp32 ≈ 80 MB) plus a ``.sha256`` side file."""
@@ -294,7 +293,7 @@ def weights_origin(source: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------- resolve
-def resolve_weights(weights: Union[str, Path] = "auto") -> "tuple[dict[str, torch.Tensor], str]":
+def resolve_weights(weights: str | Path = "auto") -> "tuple[dict[str, torch.Tensor], str]":
     """Turn a ``weights`` argument into ``(state_dict, source)`` where source is "imagenet", "file:<path>" or "random"."""
     choice = str(weights)
     if choice == "auto":

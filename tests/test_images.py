@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import socket
 import struct
 import subprocess
@@ -32,7 +33,8 @@ from stlib.images import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-IMAGES = REPO / "images"
+IMAGES = REPO / "images"  # credits, generators, results
+DATA = REPO / "stlib" / "data"  # the bundled inputs: package data
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 
 
@@ -568,7 +570,7 @@ def test_resize_is_antialiased() -> None:
 # --------------------------------------------------------------------------- bundled images
 def test_images_dir_default_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STLIB_IMAGES", raising=False)
-    assert images_dir() == IMAGES
+    assert images_dir() == DATA
     (tmp_path / "style").mkdir()
     Image.new("RGB", (40, 40), RED).save(tmp_path / "style" / "mine.png")
     monkeypatch.setenv("STLIB_IMAGES", str(tmp_path))
@@ -585,8 +587,8 @@ def test_bundled_listing_and_lookup() -> None:
     assert {"astronaut", "coffee", "chelsea", "rocket"} <= set(content)
     assert {"swirls", "mosaic", "pointillism", "stripes"} <= set(style)
     assert bundled_images() == {**content, **style}
-    assert bundled_image("swirls") == IMAGES / "style" / "swirls.png"
-    assert bundled_image("astronaut.jpg") == IMAGES / "content" / "astronaut.jpg"
+    assert bundled_image("swirls") == DATA / "style" / "swirls.png"
+    assert bundled_image("astronaut.jpg") == DATA / "content" / "astronaut.jpg"
     with pytest.raises(ImageNotFoundError, match="swirls"):
         bundled_image("monalisa")
     with pytest.raises(ValueError):
@@ -610,20 +612,29 @@ def test_bundled_images_all_load_and_styles_are_textured() -> None:
 def test_every_image_file_has_a_credit_line() -> None:
     credits = (IMAGES / "CREDITS.md").read_text(encoding="utf-8")
     rows = [line for line in credits.splitlines() if line.startswith("|")]
-    files = sorted(p for p in IMAGES.rglob("*") if p.is_file() and p.suffix.lower() in stimg.IMAGE_SUFFIXES)
-    assert len(files) >= 8
+    files = sorted(p for folder in (IMAGES, DATA) for p in folder.rglob("*")
+                   if p.is_file() and p.suffix.lower() in stimg.IMAGE_SUFFIXES)
+    assert len(files) >= 11  # 4 photos, 5 styles, 2 results
+    assert {p.parent.name for p in files} >= {"content", "style", "results"}
     for path in files:
-        rel = path.relative_to(IMAGES).as_posix()
+        rel = path.relative_to(REPO).as_posix()
         assert any(f"| {rel} |" in row for row in rows), f"images/CREDITS.md has no row for {rel}"
+
+
+def test_generators_write_into_the_package_data() -> None:
+    for script, kind in (("make_content.py", "content"), ("make_styles.py", "style")):
+        out = subprocess.run([sys.executable, str(IMAGES / script), "--help"], check=True, capture_output=True,
+                             text=True, timeout=60, env={**os.environ, "COLUMNS": "1000"}).stdout
+        assert f"(default: {DATA / kind})" in out, (script, out)
 
 
 def test_make_styles_reproduces_committed_pngs(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(IMAGES / "make_styles.py"), "--out", str(tmp_path)], check=True,
                    capture_output=True, timeout=120)
     generated = sorted(p.name for p in tmp_path.glob("*.png"))
-    committed = sorted(p.name for p in (IMAGES / "style").glob("*.png"))
+    committed = sorted(p.name for p in (DATA / "style").glob("*.png"))
     assert generated == committed
     for name in committed:
-        with Image.open(tmp_path / name) as new, Image.open(IMAGES / "style" / name) as old:
+        with Image.open(tmp_path / name) as new, Image.open(DATA / "style" / name) as old:
             assert new.size == old.size and new.mode == old.mode == "RGB"
             assert np.array_equal(np.asarray(new), np.asarray(old)), f"{name} differs from the committed file"

@@ -121,7 +121,7 @@ def test_repository_slug_is_written_once():
     source = (NOTEBOOKS_DIR / "make_notebooks.py").read_text()
     assert source.count(MAKE.REPO) == 1
     assert MAKE.REPO in MAKE.colab_url("x.ipynb") and MAKE.REPO in MAKE.binder_url("x.ipynb")
-    assert MAKE.REPO in MAKE.SETUP_CODE.format(repo=MAKE.REPO)
+    assert MAKE.REPO in MAKE.SETUP_CODE.format(repo=MAKE.REPO, branch=MAKE.BRANCH)
 
 
 def test_strip_keeps_only_checked_outputs():

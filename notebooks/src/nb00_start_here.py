@@ -97,7 +97,11 @@ once (548 MB) into the PyTorch cache.
   Colab, clones the course and installs stlib (about a minute). For speed choose *Runtime → Change runtime
   type → GPU*; images then grow to 384 px automatically.
 * **Binder** - the *Binder* badge starts JupyterLab with everything installed (CPU only; the first start
-  can take a few minutes).
+  can take a few minutes). Binder gives you **2 GB of memory**, and each open notebook's kernel holds
+  about 0.7-0.85 GB: three open notebooks run out of memory and the kernel dies. So keep one or two
+  notebooks open - **close a notebook's tab when you move on** (on this Binder that shuts its kernel down;
+  elsewhere use *Kernel → Shut Down Kernel*). Binder also shuts down kernels that have not run a cell for
+  15 minutes: if a cell then fails with a `NameError`, run the notebook again from the top.
 * **Your own machine** - see the README: `make lab` creates the environment and opens JupyterLab.
 """),
     ("md", r"""

@@ -23,14 +23,18 @@ STEPS = course.pick(100, fast=4)
 photo = stlib.load_image("chelsea", SIZE)
 painting = stlib.load_image("swirls", SIZE)
 preset = stlib.preset_for(vgg.weights_source)
-targets = stlib.compute_targets(vgg, photo, [painting], preset.content_layers, preset.style_layers, blend=[1.0])
+c_layers, s_layers = preset.content_layers, preset.style_layers
+with torch.no_grad():  # what the image should match: the photo's features, the painting's Gram matrices
+    content_targets = stlib.extract_features(vgg, photo, c_layers)
+    style_targets = {n: stlib.gram_matrix(f) for n, f in stlib.extract_features(vgg, painting, s_layers).items()}
 
 
 def loss_fn(image):
     # The full objective of notebook 03 for an image (1, 3, H, W), as one scalar tensor.
-    terms = stlib.objective(vgg, image, targets, preset.content_layers, preset.style_layers,
-                            preset.content_weight, preset.style_weight, preset.tv_weight)
-    return terms["total"]
+    feats = stlib.extract_features(vgg, image, [*c_layers, *s_layers])
+    c_loss = sum(a * stlib.content_loss(feats[n], content_targets[n]) for n, a in c_layers.items())
+    s_loss = sum(w * stlib.style_layer_loss(feats[n], style_targets[n]) for n, w in s_layers.items())
+    return preset.content_weight * c_loss + preset.style_weight * s_loss + preset.tv_weight * stlib.tv_loss(image)
 """),
     ("md", r"""
 ## The gradient of the loss with respect to the image
@@ -114,6 +118,33 @@ theirs, their_losses = adam_by_torch(photo, steps=5)
 print("losses by hand: ", " ".join(f"{v:.4g}" for v in my_losses))
 print("torch.optim.Adam:", " ".join(f"{v:.4g}" for v in their_losses))
 assert torch.allclose(torch.tensor(my_losses), torch.tensor(their_losses), rtol=1e-3), "should match torch's Adam"
+"""),
+    ("md", r"""
+## The whole algorithm in one function: `stlib.gatys`
+
+Everything so far fits in one short function: the targets, `loss_fn`'s objective, an optimiser stepping on
+the pixels, the clamp. Here it is, exactly as it is in the library (`inspect.getsource` reads the file).
+It uses `torch.optim.LBFGS`, the paper's optimiser (next section), whose `step` takes a **closure**: a
+function that recomputes the loss and its gradient for the current image, because L-BFGS decides itself
+when it needs them. With `max_iter=1` it asks once per step, so the clamp to [0, 1] runs after every step.
+"""),
+    ("code", r"""
+import inspect
+
+from IPython.display import Code
+
+Code(inspect.getsource(stlib.gatys), language="python")
+"""),
+    ("md", r"""
+It takes loaded images and runs in plain float32, nothing else. `stlib.stylize`, which the rest of the
+course uses, is the same algorithm made fast and robust (reduced precision, coarse-to-fine, a progress
+bar, Ctrl-C and NaN safety); a test checks that in float32 the two take the same steps.
+"""),
+    ("code", r"""
+reference = stlib.gatys(vgg, photo, painting, steps=STEPS)
+print(f"loss {reference.losses[0]:.4g} (the photo) -> {min(reference.losses):.4g} (best of {STEPS} steps)")
+assert min(reference.losses) < 0.8 * reference.losses[0], "gatys should lower the loss"
+plots.show_images({"photo": photo, "painting": painting, f"stlib.gatys, {STEPS} steps": reference.image}, size=3)
 """),
     ("md", r"""
 ## Adam vs L-BFGS
