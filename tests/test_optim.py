@@ -236,3 +236,21 @@ def test_safeguarded_lbfgs_reaches_torch_strong_wolfe_minimum():
                                                       tolerance_grad=0, tolerance_change=0), loss_fn, start, 40)
     assert min(ref) < 1e-8 * ref[0]
     assert min(ours) <= max(10 * min(ref), 1e-12 * ref[0])
+
+
+def test_floor_caps_a_step_that_promises_a_loss_below_the_floor():
+    """Pseudo-Huber sqrt(1 + x^2) - 1 >= 0 from x = 10 (8 dims): far out the function is almost flat, so the
+    secant curvature is ~1000x too small and the full L-BFGS step lands near x = -900 (a loss ~100x higher).
+    The safeguard without a floor evaluates (and rejects) that overshoot; with floor=0 the step is capped so
+    that the model promises at most half the way to 0, and no evaluation exceeds twice the best before it."""
+
+    def huber(x):
+        return (1 + x * x).sqrt().sum() - x.numel()
+
+    start = [10.0] * 8
+    _, plain, _ = _run_flat(lambda x: LBFGS(x), huber, start, 30)
+    _, unfloored, _ = _run_flat(lambda x: SafeguardedLBFGS(x), huber, start, 30)
+    x, floored, opt = _run_flat(lambda x: SafeguardedLBFGS(x, floor=0.0), huber, start, 30)
+    assert max(plain) > 50 * plain[0] and _rises(unfloored) >= 1
+    assert _rises(floored) == 0
+    assert floored[-1] < 1e-8 and float(x.abs().max()) < 1e-3
