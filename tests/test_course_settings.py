@@ -51,9 +51,14 @@ def test_course_transfer_settings_keep_their_content(vgg, name, content, style, 
         vgg, stlib.resize(painting, tuple(photo.shape[-2:])), photo)
 
 
+@pytest.fixture(scope="module")
+def vgg_avg():
+    """The offline VGG-19 with average pooling, as notebook 01's reconstructions use it."""
+    return stlib.load_vgg19("random", pooling="avg")
+
+
 @pytest.mark.parametrize("layer", ["relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2"])
-def test_notebook01_reconstructions_run_their_budget_without_blowing_up(layer):
-    vgg_avg = stlib.load_vgg19("random", pooling="avg")
+def test_notebook01_reconstructions_run_their_budget_without_blowing_up(vgg_avg, layer):
     photo = stlib.load_image("chelsea", SIZE)
     result = stlib.stylize(photo, "swirls", style_weight=0, content_layers=[layer], tv_weight=0, init="noise",
                            size=SIZE, steps=150, model=vgg_avg, precision="auto", progress=False)
