@@ -457,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--style-weight", type=float, help="style weight (default: from the preset)")
     t.add_argument("--content-weight", type=float, help="content weight (default: from the preset)")
     t.add_argument("--tv-weight", type=float, help="total-variation weight (default: from the preset)")
-    t.add_argument("--optimizer", choices=["lbfgs", "adam"], help="default: lbfgs")
+    t.add_argument("--optimizer", choices=["lbfgs", "lbfgs-plain", "adam"],  # = engine.settings.OPTIMIZERS
+                   help="default: lbfgs (safeguarded); lbfgs-plain: without the safeguard, as torch's tutorial")
     t.add_argument("--init", choices=["content", "noise", "style"], help="starting image (default: content)")
     t.add_argument("--seed", type=int, help="seed for init=noise (default 0)")
     t.add_argument("--scales", type=_positive_int, help="coarse-to-fine octaves, e.g. 3 = size/4, size/2, size")

@@ -25,7 +25,7 @@ from .precision import resolve_precision
 from .scales import scale_plan
 
 LayerSpec = Union[Mapping[str, float], Sequence[str], str, None]  # Union: an alias is evaluated (Python 3.9)
-OPTIMIZERS = ("lbfgs", "adam")
+OPTIMIZERS = ("lbfgs", "lbfgs-plain", "adam")
 PRESERVE_COLOR = (None, "luminance", "histogram")
 INITS = ("content", "noise", "style")
 #: The smallest long edge ``size`` may ask for (VGG-19 halves an image five times; load_image's minimum).
@@ -165,7 +165,7 @@ def resolve_settings(model: VGG19Features, device: torch.device, n_styles: int, 
     o = options
     check_values(n_styles, o)
     if o["optimizer"] not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be 'lbfgs' or 'adam', not {o['optimizer']!r}")
+        raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, not {o['optimizer']!r}")
     if o["preserve_color"] not in PRESERVE_COLOR:
         raise ValueError(f"preserve_color must be None, 'luminance' or 'histogram', not {o['preserve_color']!r}")
     if isinstance(o["init"], str) and o["init"] not in INITS:
