@@ -1,6 +1,7 @@
 # stlib — two commands on a fresh machine:
 #   make demo   set up .venv, stylise the bundled photo, write out/demo.png   (make lab: open the course)
 #   make test   set up .venv, run every test: unit tests, all notebooks (nbval), the real-browser studio test
+#   make present   the studio alone, for a projector, without code (Voila; open the printed URL)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -9,7 +10,7 @@ STAMP  := $(VENV)/.stlib-installed
 # OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning (much faster on a busy 2-core box).
 TEST_ENV := STLIB_FAST=1 STLIB_WEIGHTS=random STLIB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: venv demo lab test test-unit test-notebooks test-browser browser-deps bench images clean
+.PHONY: venv demo lab present student test test-unit test-notebooks test-browser test-matrix browser-deps bench images clean
 
 venv: $(STAMP)
 
@@ -24,6 +25,17 @@ demo: $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
+
+# The studio for a lecture: notebooks/present.ipynb served by Voila (only outputs, no code cells), laid out
+# for a 1280x720 projector. PORT=8866 by default; the URL to open is printed.
+PORT ?= 8866
+present: $(STAMP)
+	$(BIN)/voila notebooks/present.ipynb --no-browser --port=$(PORT) --Voila.ip=127.0.0.1
+
+# The student edition: the notebooks without exercise solutions, in student/ (see notebooks/make_student.py;
+# outside notebooks/ so that nbval does not collect it)
+student: $(STAMP)
+	$(BIN)/python notebooks/make_student.py
 
 # Debian's Chromium for the browser test (test tools' own browser downloads do not work offline).
 browser-deps:
@@ -43,6 +55,13 @@ test-notebooks: $(STAMP)
 
 test-browser: $(STAMP) browser-deps
 	$(TEST_ENV) $(BIN)/python -m pytest tests -m browser
+
+# The version matrix (noxfile.py): oldest declared versions, newest, each Python. Downloads several GB of
+# torch wheels into $(MATRIX_DIR) (outside the repository); not part of `make test` / CI.
+MATRIX_DIR ?= $(HOME)/.cache/stlib-matrix
+test-matrix: $(STAMP)
+	$(BIN)/python -m pip install --quiet "nox>=2024.4" "uv>=0.5"
+	STLIB_MATRIX_DIR=$(MATRIX_DIR) $(BIN)/nox $(NOX_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import stlib  # noqa: E402
 from stlib.engine.precision import autocast, memory_format, resolve_precision  # noqa: E402
 from stlib.presets import preset_for  # noqa: E402
-from stlib.transfer import _GraphedStep, _detached, compute_targets, objective  # noqa: E402
+from stlib.engine.objective import compute_targets, objective  # noqa: E402
+from stlib.engine.steps import GraphedStep, detached  # noqa: E402
 
 
 def graph_ms(model, size: int, replays: int = 50) -> tuple:
@@ -43,19 +44,19 @@ def graph_ms(model, size: int, replays: int = 50) -> tuple:
             terms = objective(model, x.contiguous(memory_format=fmt), targets, p.content_layers, p.style_layers,
                               p.content_weight, p.style_weight, p.tv_weight)
         terms["total"].backward()
-        return _detached(terms)
+        return detached(terms)
 
     torch.cuda.synchronize()
     t0 = time.perf_counter()
-    g = _GraphedStep(run, x)
+    g = GraphedStep(run, x)
     torch.cuda.synchronize()
     capture = time.perf_counter() - t0
     for _ in range(5):
-        g.replay()
+        g()
     torch.cuda.synchronize()
     t0 = time.perf_counter()
     for _ in range(replays):
-        g.replay()
+        g()
     torch.cuda.synchronize()
     return 1000 * (time.perf_counter() - t0) / replays, capture
 

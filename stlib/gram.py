@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Union
 
 import torch
 
@@ -16,7 +15,7 @@ GRAM_NORMALIZATIONS = {
 }
 
 
-def gram_matrix(features: torch.Tensor, normalize: Union[bool, str, None] = True) -> torch.Tensor:
+def gram_matrix(features: torch.Tensor, normalize: bool | str | None = True) -> torch.Tensor:
     """Gram matrices of a batch of feature maps: ``(B, C, H, W) -> (B, C, C)``.
 
     ``G[b, i, j] = sum_p F[b, i, p] * F[b, j, p] / n`` over the ``M = H*W`` positions ``p``, where ``n`` is

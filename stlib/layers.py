@@ -42,19 +42,21 @@ def layer_index(name: str) -> int:
         ) from None
 
 
+def layer_block(name: str) -> int:
+    """The block (1-5) a layer belongs to: ``conv3_2`` -> 3, ``pool3`` -> 3."""
+    layer_index(name)  # validates the name
+    return int(name[4] if name.startswith("pool") else name.split("_")[0][-1])
+
+
 def layer_channels(name: str) -> int:
     """Number of channels a layer outputs (64, 128, 256 or 512)."""
-    layer_index(name)  # validates the name
-    block = int(name[4] if name.startswith("pool") else name.split("_")[0][-1])
-    return VGG19_CHANNELS[block - 1]
+    return VGG19_CHANNELS[layer_block(name) - 1]
 
 
 def layer_stride(name: str) -> int:
     """Down-sampling factor of a layer relative to the input (1 for block 1, 2 for block 2, ..., 32 at pool5)."""
-    layer_index(name)
-    if name.startswith("pool"):
-        return 2 ** int(name[4])
-    return 2 ** (int(name.split("_")[0][-1]) - 1)
+    block = layer_block(name)
+    return 2 ** block if name.startswith("pool") else 2 ** (block - 1)
 
 
 def receptive_field(name: str) -> int:
@@ -69,6 +71,6 @@ def receptive_field(name: str) -> int:
     return size
 
 
-def deepest(names: "list[str] | tuple[str, ...] | set[str]") -> str:
+def deepest(names: list[str] | tuple[str, ...] | set[str]) -> str:
     """The layer among ``names`` that comes last in the network."""
     return max(names, key=layer_index)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Union
+from typing import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,7 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def style_layer_loss(
-    features: torch.Tensor, target_gram: torch.Tensor, normalize: Union[bool, str, None] = True
+    features: torch.Tensor, target_gram: torch.Tensor, normalize: bool | str | None = True
 ) -> torch.Tensor:
     """Mean squared difference between the Gram matrix of ``features`` (B, C, H, W) and ``target_gram`` (B or 1, C, C)."""
     gram = gram_matrix(features, normalize=normalize)
@@ -37,8 +37,8 @@ def style_layer_loss(
 def style_loss(
     features: Mapping[str, torch.Tensor],
     target_grams: Mapping[str, torch.Tensor],
-    layer_weights: Optional[Mapping[str, float]] = None,
-    normalize: Union[bool, str, None] = True,
+    layer_weights: Mapping[str, float] | None = None,
+    normalize: bool | str | None = True,
 ) -> torch.Tensor:
     """Weighted sum over layers of ``style_layer_loss``: ``sum_l w_l * mean((G_l - A_l)^2)``.
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Iterable, Optional, Tuple, Union
+from typing import Any, Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import VGG19_LAYERS, VGG19_CHANNELS, deepest, layer_index, layer_stride
-from .engine.precision import autocast_dtype
+from .layers import VGG19_LAYERS, deepest, layer_channels, layer_index, layer_stride
+from .engine.precision import autocast_dtype, autocast_enabled
 
 #: ImageNet channel statistics that torchvision's VGG-19 was trained with (RGB, images in [0, 1]).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -30,7 +30,7 @@ class VGG19Features(nn.Module):
     never overwritten by the ReLU that follows it.
     """
 
-    def __init__(self, pooling: str = "max", device: Optional[Union[str, torch.device]] = None) -> None:
+    def __init__(self, pooling: str = "max", device: str | torch.device | None = None) -> None:
         """``device="meta"`` builds the layers without allocating or initialising their weights (for loading
         weights into them with ``load_state_dict(..., assign=True)``); the mean/std buffers are always real."""
         super().__init__()
@@ -43,9 +43,8 @@ class VGG19Features(nn.Module):
         modules: "OrderedDict[str, nn.Module]" = OrderedDict()
         in_channels = 3
         for name in VGG19_LAYERS:
-            block = int(name[4] if name.startswith("pool") else name.split("_")[0][-1])
             if name.startswith("conv"):
-                out_channels = VGG19_CHANNELS[block - 1]
+                out_channels = layer_channels(name)
                 modules[name] = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, device=device)
                 in_channels = out_channels
             elif name.startswith("relu"):
@@ -99,7 +98,7 @@ def extract_features(
     x = model.normalize(image)
     out: "dict[str, torch.Tensor]" = {}
     remaining = set(wanted)
-    reduced = torch.is_autocast_enabled(x.device.type)
+    reduced = autocast_enabled(x.device.type)
     low = autocast_dtype(x.device.type) if reduced else None
     for name, module in model.layers.named_children():
         if isinstance(module, nn.Conv2d) and reduced:
@@ -132,7 +131,7 @@ def extract_features(
     return {name: out[name] for name in wanted}
 
 
-def _cast_parameters(conv: nn.Conv2d, dtype: torch.dtype) -> "tuple[torch.Tensor, Optional[torch.Tensor]]":
+def _cast_parameters(conv: nn.Conv2d, dtype: torch.dtype) -> "tuple[torch.Tensor, torch.Tensor | None]":
     """``conv``'s frozen weight and bias in ``dtype`` (and the weight's memory layout), cast once and kept.
 
     Autocast casts every weight again at each ``with autocast`` block, i.e. at every optimisation step
@@ -163,7 +162,7 @@ class _Fp32InputConv(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 low_weight: torch.Tensor, padding: Any) -> torch.Tensor:
         ctx.save_for_backward(low_weight)
         ctx.padding, ctx.input_shape, ctx.input_dtype = padding, x.shape, x.dtype
@@ -173,7 +172,7 @@ class _Fp32InputConv(torch.autograd.Function):
         return y.to(low_weight.dtype)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], None, None, None, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None, None]:
         (low_weight,) = ctx.saved_tensors
         grad_x = None
         if ctx.needs_input_grad[0]:
@@ -216,9 +215,9 @@ class _MaxPool2x2(torch.autograd.Function):
 
 
 def load_vgg19(
-    weights: Union[str, Path] = "auto",
+    weights: str | Path = "auto",
     pooling: str = "max",
-    device: Optional[Union[str, torch.device]] = None,
+    device: str | torch.device | None = None,
 ) -> VGG19Features:
     """A frozen, eval-mode VGG-19 feature extractor.
 
@@ -245,12 +244,24 @@ def load_vgg19(
     return model
 
 
-def resolve_device(device: Optional[Union[str, torch.device]] = "auto") -> torch.device:
-    """``"auto"``/None -> CUDA if available, else Apple MPS if available, else CPU; anything else as given."""
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"``/None -> CUDA if available, else Apple MPS if available, else CPU; anything else as given,
+    checked: a ``ValueError`` for a device type stlib cannot run on (e.g. "meta") or one this machine lacks."""
     if device is None or device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    return torch.device(device)
+    usable = "use 'auto', 'cpu', 'cuda' (or 'cuda:1') or 'mps'"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):  # torch's own message lists every device type it knows
+        raise ValueError(f"unknown device {device!r}: {usable}") from None
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {device!r} cannot run style transfer (it holds no real data): {usable}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for, but this machine has no usable CUDA GPU; use 'auto' or 'cpu'")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} was asked for, but Apple's MPS is not available here; use 'auto' or 'cpu'")
+    return dev

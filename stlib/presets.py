@@ -8,7 +8,6 @@ picks the preset that matches ``model.weights_source`` unless you pass the weigh
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict
 
 from .layers import CONTENT_LAYERS, STYLE_LAYERS
 
@@ -20,8 +19,8 @@ class Preset:
     name: str
     content_weight: float
     style_weight: float
-    style_layers: Dict[str, float]
-    content_layers: Dict[str, float]
+    style_layers: dict[str, float]
+    content_layers: dict[str, float]
     tv_weight: float
     source: str = ""
     notes: str = field(default="", compare=False)

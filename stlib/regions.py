@@ -154,3 +154,17 @@ def with_regions(targets: Mapping[str, Any], model: Any, styles: Sequence[torch.
     resized = load_masks(masks, size=image_hw).to(device)
     return {**targets, "style": region_targets(grams) if style_layers else {},
             "masks": layer_masks(resized, list(style_layers))}
+
+
+def resolve_masks(style_masks: Any, n_styles: int, style_blend: Any = None) -> "torch.Tensor | None":
+    """``stylize``'s ``style_masks`` loaded as (1, R, H, W) and checked against the number of styles; None without."""
+    if style_masks is None:
+        return None
+    if style_blend is not None:
+        raise ValueError("style_masks gives each style its own region, style_blend mixes styles everywhere: "
+                         "pass one of them")
+    masks = load_masks(style_masks)
+    if masks.shape[1] != n_styles:
+        raise ValueError(f"style_masks has {masks.shape[1]} regions but {n_styles} style(s) were given: pass one "
+                         "style per region, e.g. style=[for_white, for_black] with a greyscale mask")
+    return masks

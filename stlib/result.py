@@ -6,7 +6,7 @@ import enum
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any
 
 import torch
 
@@ -20,7 +20,7 @@ class StopReason(str, enum.Enum):
     """
 
     CONVERGED = "converged"        # the best loss stopped improving, without a rise
-    DIVERGED = "diverged"          # the loss rose and did not come back
+    DIVERGED = "diverged"          # the loss rose and stayed above its best (the best image is returned)
     NON_FINITE = "non_finite"      # the loss became inf or NaN
     INTERRUPTED = "interrupted"    # Ctrl-C (KeyboardInterrupt)
     STOP_EVENT = "stop_event"      # ``stop.is_set()`` (the studio's Stop button)
@@ -34,7 +34,7 @@ class StepInfo:
     step: int
     steps: int
     image: torch.Tensor
-    losses: Dict[str, float]
+    losses: dict[str, float]
     elapsed: float
 
 
@@ -44,28 +44,31 @@ class StylizeResult:
 
     ``image`` is (1, 3, H, W) in [0, 1] on the CPU; ``history`` has one dict per step with the weighted
     ``content``, ``style``, ``tv`` and ``total`` losses, the unweighted per-layer losses under ``layers``,
-    ``time`` (seconds since the start) and ``size``. ``stop_reason`` is None for a complete run, else a
-    ``StopReason``; ``stopped`` is the sentence that says why, for people.
+    ``time`` (seconds since the start), ``size``, ``accepted`` (False: a step the safeguarded L-BFGS rejected
+    because it raised the loss) and ``best`` (True on the one step whose image is returned: ``best_step``, the
+    lowest loss of the last scale). ``stop_reason`` is None for a complete run, else a ``StopReason``;
+    ``stopped`` is the sentence that says why, for people.
     """
 
     image: torch.Tensor
-    history: List[Dict[str, Any]]
+    history: list[dict[str, Any]]
     elapsed: float
     setup_time: float
     steps: int
     weights_source: str
     device: str
     precision: str
-    settings: Dict[str, Any] = field(default_factory=dict)
-    stopped: Optional[str] = None
-    stop_reason: Optional[StopReason] = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    stopped: str | None = None
+    stop_reason: StopReason | None = None
+    best_step: int | None = None
 
     @property
     def seconds_per_step(self) -> float:
         """Mean wall time of one optimisation step (setup excluded)."""
         return (self.elapsed - self.setup_time) / max(self.steps, 1)
 
-    def losses(self, key: str = "total") -> List[float]:
+    def losses(self, key: str = "total") -> list[float]:
         """One loss term over the steps, e.g. ``result.losses("style")``."""
         return [h[key] for h in self.history]
 
@@ -73,7 +76,7 @@ class StylizeResult:
         """The image as a PIL image."""
         return to_pil(self.image)
 
-    def save(self, path: Union[str, Path]) -> Path:
+    def save(self, path: str | Path) -> Path:
         """Write the image (PNG or JPEG by suffix)."""
         return save_image(self.image, path)
 

@@ -15,6 +15,7 @@ from stlib import weights as W
 from stlib.cli import main
 
 stylize_module = importlib.import_module("stlib.transfer")
+objective_module = importlib.import_module("stlib.engine.objective")
 
 
 @pytest.fixture(autouse=True)
@@ -155,7 +156,7 @@ def test_usage_errors_exit_2(capsys):
 
 
 def test_ctrl_c_still_saves_the_best_image(pair_files, tmp_path, monkeypatch, capsys):
-    real = stylize_module.tv_loss
+    real = objective_module.tv_loss
     calls = {"n": 0}
 
     def tv(image):
@@ -164,7 +165,7 @@ def test_ctrl_c_still_saves_the_best_image(pair_files, tmp_path, monkeypatch, ca
             raise KeyboardInterrupt
         return real(image)
 
-    monkeypatch.setattr(stylize_module, "tv_loss", tv)
+    monkeypatch.setattr(objective_module, "tv_loss", tv)
     out = tmp_path / "o.png"
     rc = main(["transfer", *pair_files, "-o", str(out), "--size", "64", "--steps", "10", "--precision", "fp32",
                "--no-estimate"])

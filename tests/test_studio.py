@@ -1,5 +1,6 @@
 """The live studio, driven programmatically at 64 px: re-targeting, Stop, errors, uploads, the sweep."""
 
+import html
 import io
 import time
 
@@ -10,8 +11,14 @@ from PIL import Image
 
 import stlib
 import stlib.studio as studio_mod
+import stlib.studio.worker as worker_mod
 from stlib.color import rgb_to_yiq
-from stlib.studio import Studio, StudioSettings, decode_upload, rough_peak_bytes, uploaded_files
+from stlib.engine import budget
+from stlib.studio import Studio, StudioSettings, decode_upload, uploaded_files
+
+#: A fixed calibration: estimates are deterministic and no test spends seconds calibrating.
+FAKE_CAL = budget.Calibration("cpu", "fp32", overhead_s=0.001, seconds_per_pixel=1e-7, bytes_per_pixel=100.0,
+                              base_bytes=0)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -40,7 +47,7 @@ def decode_png(data):
 
 
 class StylizeSpy:
-    """Stands in for ``stylize`` inside stlib.studio: records each call's keyword arguments and every image
+    """Stands in for ``stylize`` inside the studio's worker: records each call's keyword arguments and every image
     the studio's callback accepted (recorded only after the callback returned normally)."""
 
     def __init__(self, real):
@@ -70,8 +77,8 @@ def model():
 
 @pytest.fixture
 def make_studio(model, monkeypatch):
-    """Studios at 64 px without stlib.estimate (deterministic), stopped and closed after each test."""
-    monkeypatch.setattr(studio_mod, "_library_estimator", lambda: None)
+    """Studios at 64 px with a fixed calibration (deterministic estimates), stopped and closed after each test."""
+    monkeypatch.setattr(budget, "calibrate", lambda *a, **k: FAKE_CAL)
     made = []
 
     def make(**kwargs):
@@ -88,8 +95,8 @@ def make_studio(model, monkeypatch):
 
 
 def test_slider_change_retargets_with_warm_start(make_studio, monkeypatch):
-    spy = StylizeSpy(studio_mod.stylize)
-    monkeypatch.setattr(studio_mod, "stylize", spy)
+    spy = StylizeSpy(worker_mod.stylize)
+    monkeypatch.setattr(worker_mod, "stylize", spy)
     s = make_studio()
     assert s.run()
     wait_until(lambda: s.preview_count >= 2, what="two previews")
@@ -117,8 +124,8 @@ def test_slider_change_retargets_with_warm_start(make_studio, monkeypatch):
 
 
 def test_burst_of_slider_ticks_is_coalesced(make_studio, monkeypatch):
-    spy = StylizeSpy(studio_mod.stylize)
-    monkeypatch.setattr(studio_mod, "stylize", spy)
+    spy = StylizeSpy(worker_mod.stylize)
+    monkeypatch.setattr(worker_mod, "stylize", spy)
     s = make_studio()
     s.run()
     wait_until(lambda: s.preview_count >= 1, what="a first preview")
@@ -137,15 +144,19 @@ def test_stop_keeps_the_image_and_ends_the_worker(make_studio):
     s = make_studio()
     s.run()
     wait_until(lambda: s.preview_count >= 2, what="two previews")
+    # busy shows in the widget itself (JupyterLab's kernel indicator says "Idle" while the thread works)
+    assert s.run_button.description == "Running\u2026" and "stlib-studio-busy" in s.widget._dom_classes
+    assert s.progress.max == 500 and 1 <= s.progress.value <= 500
     t0 = time.monotonic()
     assert s.stop(wait=True, timeout=5)
     assert time.monotonic() - t0 < 2.0
     assert not s.running
     assert s.image is not None and s.image.shape[:2] == (1, 3) and max(s.image.shape[-2:]) == 64
     assert torch.isfinite(s.image).all()
-    assert s.result is None and s.calls[-1].outcome == "aborted"  # 500 steps cannot have finished
+    assert s.result is None  # 500 steps cannot have finished: a Stop is not a result
     assert "Stopped" in s.status.value
     assert not s.run_button.disabled and s.stop_button.disabled
+    assert s.run_button.description == "Run" and "stlib-studio-busy" not in s.widget._dom_classes
 
 
 def test_content_change_restarts_from_scratch(make_studio):
@@ -160,20 +171,20 @@ def test_content_change_restarts_from_scratch(make_studio):
 
 
 def test_worker_exception_is_readable_and_studio_stays_usable(make_studio, monkeypatch):
-    real = studio_mod.stylize
+    real = worker_mod.stylize
 
     def broken(*args, **kwargs):
         raise RuntimeError("simulated failure inside stylize")
 
     s = make_studio(steps=5)
-    monkeypatch.setattr(studio_mod, "stylize", broken)
+    monkeypatch.setattr(worker_mod, "stylize", broken)
     assert s.run()
     assert s.wait(timeout=30)
     assert "simulated failure inside stylize" in s.status.value
     assert s.error == "simulated failure inside stylize"
     assert not s.run_button.disabled
 
-    monkeypatch.setattr(studio_mod, "stylize", real)
+    monkeypatch.setattr(worker_mod, "stylize", real)
     assert s.run()
     assert s.wait(timeout=60)
     assert s.error is None
@@ -188,7 +199,7 @@ def test_unreadable_upload_gives_a_readable_message(make_studio):
     assert "Could not load &#x27;foo.png&#x27;" in s.status.value  # html-escaped quotes
     assert "PNG or JPEG" in s.status.value
     assert list(s.content_pick.options) == options_before
-    with pytest.raises(stlib.ImageLoadError, match="empty"):
+    with pytest.raises(stlib.images.ImageLoadError, match="empty"):
         decode_upload("empty.png", b"")
 
 
@@ -210,7 +221,7 @@ def test_upload_value_formats_of_ipywidgets_7_and_8(make_studio):
     s._on_upload("content", v8)
     assert s.content_pick.value == "upload:tile8.png"
     expected = torch.from_numpy(pixels.astype(np.float32) / 255).permute(2, 0, 1).unsqueeze(0)
-    torch.testing.assert_close(s._image("upload:tile8.png"), expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(s.images.get("upload:tile8.png"), expected, atol=1e-6, rtol=0)
     assert s.settings().style == "upload:tile.png"
 
 
@@ -251,13 +262,12 @@ def test_keep_colours_preview_has_the_photos_colours(make_studio):
 
 def test_sweep_caches_cells_and_flips_between_them(make_studio, tmp_path):
     s = make_studio()
-    style, content = s.style_weight.value, s.content_weight.value
+    expected = [title for title, _ in s.sweep_plan("ratio", 3, measure=True)]
     cells = s.sweep("ratio", 3, steps=3, size=64)
     assert len(cells) == 3 and s.sweep_pick.max == 3 and not s.sweep_pick.disabled
-    ratios = [style * 10 ** e / content for e in (-2, 0, 2)]
-    assert [title for title, _, _ in cells] == [f"style/content = {r:.2g}" for r in ratios]
+    assert [title for title, _, _ in cells] == expected  # centred on the measured balance, not the slider
     assert s.sweep_progress.value == s.sweep_progress.max == 9
-    assert cells[0][1] != cells[2][1]  # a 10^4 different style weight changes the picture
+    assert cells[0][1] != cells[2][1]  # a 10^3 different style weight changes the picture
     for i in (0, 2, 1):
         s.sweep_pick.value = i + 1  # the slider counts cells from 1, like its title
         assert s.sweep_image.value == cells[i][1]
@@ -278,70 +288,93 @@ def test_layer_sweep_plan_and_save_without_sweep(make_studio, tmp_path):
     assert plan[0][0] == "relu1_1" and plan[-1][0] == "relu1_1 \u2026 relu5_1"
     with pytest.raises(RuntimeError, match="no sweep"):
         s.save_sweep(tmp_path / "nothing.png")
-    with pytest.raises(ValueError, match="'ratio' or 'layers'"):
+    with pytest.raises(ValueError, match="kind must be one of"):
         s.sweep_plan("colours")
 
 
-def test_rough_memory_estimate_by_hand(model):
-    # 32 px: block 1 at 32x32 (4 layers x 64 ch), pool1 16x16, block 2 (4 x 128) at 16x16, pool2 8x8,
-    # block 3 (8 x 256) at 8x8, pool3 4x4, block 4 (8 x 512) at 4x4, pool4 2x2, conv5_1+relu5_1 (512) at 2x2.
-    elements = (4 * 64 * 32 * 32 + 64 * 16 * 16 + 4 * 128 * 16 * 16 + 128 * 8 * 8 + 8 * 256 * 8 * 8
-                + 256 * 4 * 4 + 8 * 512 * 4 * 4 + 512 * 2 * 2 + 2 * 512 * 2 * 2)
-    n_params = sum(p.numel() for p in model.parameters())
-    image_terms = 4 * 3 * 32 * 32 * 8
-    assert rough_peak_bytes(32, "fp32") == 2 * elements * 4 + n_params * 4 + image_terms
-    assert rough_peak_bytes(32, "bf16") == 2 * elements * 2 + n_params * 4 + image_terms
-
-
-def test_library_estimate_is_used_and_a_broken_one_is_ignored(make_studio, monkeypatch):
+def test_estimate_label_is_stlib_estimate(make_studio):
     s = make_studio()
-
-    class Fake:
-        seconds, peak_bytes, message = 1000.0, 123456789, "fake"
-
-    monkeypatch.setattr(studio_mod, "_library_estimator", lambda: (lambda size, **kw: Fake()))
-    est = s.estimate()
-    assert (est.seconds, est.peak_bytes, est.source) == (1000.0, 123456789, "stlib.estimate")
-
-    def broken(size, **kw):
-        raise ZeroDivisionError("bad estimator")
-
-    monkeypatch.setattr(studio_mod, "_library_estimator", lambda: broken)
-    est = s.estimate()
-    assert est.source in ("measured", "none") and est.peak_bytes == rough_peak_bytes(64, s.precision_resolved)
+    s.steps.value = 300
+    expected = stlib.estimate(64, steps=300, calibration=FAKE_CAL)
+    wait_until(lambda: html.escape(expected.message) in s.estimate_label.value, 10, "the estimate (a background thread)")
 
 
 def test_slow_run_shows_the_estimate_first(make_studio, monkeypatch):
     s = make_studio()
-
-    class Slow:
-        seconds, peak_bytes, message = 1000.0, 10 * 2**20, "slow"
-
-    monkeypatch.setattr(studio_mod, "_library_estimator", lambda: (lambda size, **kw: Slow()))
+    slow = budget.Calibration("cpu", "fp32", overhead_s=2.0, seconds_per_pixel=0.0, bytes_per_pixel=100.0,
+                              base_bytes=0)
+    monkeypatch.setattr(budget, "calibrate", lambda *a, **k: slow)
     seen = []
     s.status.observe(lambda change: seen.append(change["new"]), names="value")
     s.run()
     wait_until(lambda: s.preview_count >= 1, what="a first preview")
     s.stop()
     warning = [v for v in seen if "This run will be slow" in v]
-    assert warning and "16 min 40 s" in warning[0] and "0.0 GB" in warning[0]
+    assert warning and stlib.estimate(64, steps=500, calibration=slow).message in warning[0]
 
 
 def test_run_that_cannot_fit_in_memory_is_refused(make_studio, monkeypatch):
     s = make_studio()
-
-    class Huge:
-        seconds, peak_bytes, message = 10.0, 2**60, "huge"
-
-    monkeypatch.setattr(studio_mod, "_library_estimator", lambda: (lambda size, **kw: Huge()))
+    huge = budget.Calibration("cpu", "fp32", 0.001, 1e-7, bytes_per_pixel=1e15, base_bytes=0)
+    monkeypatch.setattr(budget, "calibrate", lambda *a, **k: huge)
     s.run()
     assert s.wait(timeout=30)
-    assert "GB of memory" in s.status.value and "smaller size" in s.status.value
+    assert "would not fit in memory" in s.status.value and "smaller size" in s.status.value
     assert s.calls == []
 
 
+def test_no_empty_images_before_the_first_run(make_studio):
+    s = make_studio()
+    for image in (s.preview, s.loss_plot, s.content_thumb, s.style_thumb):
+        assert image.value[:8] == b"\x89PNG\r\n\x1a\n"  # a picture, never a broken-image icon
+    assert s.pinned.layout.display == "none"  # hidden until something is pinned
+    assert s.style_weight.step == 0.5  # two arrow presses = one decade, a change the picture shows
+
+
+def test_pin_keeps_a_result_beside_the_live_one(make_studio):
+    s = make_studio(steps=5)
+    with pytest.raises(RuntimeError, match="press Run first"):
+        s.pin()
+    s.run()
+    assert s.wait(60)
+    pinned = s.pin()
+    assert pinned == s.settings() and s.pinned.layout.display is None
+    assert s.pinned.value == s.preview.value and "pinned" in s.pinned_title.value
+    s.style_weight.value = s.style_weight.value * 100
+    s.run()
+    assert s.wait(60)
+    assert s.pinned.value != s.preview.value  # the live picture moved on; the pinned one stayed
+
+
+def test_presets_and_reset_set_the_controls(make_studio):
+    s = make_studio()
+    start = s.settings()
+    s.preset_pick.value = "style wins"
+    assert s.settings().style_weight == pytest.approx(100 * s.preset.style_weight)
+    s.preset_pick.value = "paper-like"
+    assert (s.init.value, s.pooling.value) == ("noise", "avg")
+    s.reset()
+    assert s.settings() == start and s.preset_pick.value == ""
+
+
+def test_projector_layout_sizes(model, monkeypatch):
+    monkeypatch.setattr(budget, "calibrate", lambda *a, **k: FAKE_CAL)
+    s = Studio("astronaut", "swirls", model=model, size=64, layout="projector")
+    try:
+        assert s.preview.layout.width == "600px" and s.controls.big
+        ax = s._plot._ax
+        assert min(label.get_fontsize() for label in ax.get_xticklabels() + ax.get_yticklabels()) >= 12
+        assert ax.xaxis.label.get_fontsize() >= 12
+        with Image.open(io.BytesIO(s.loss_plot.value)) as plot:
+            assert plot.size == (330, 250)  # drawn at the size it is shown: 12 pt stays 12 pt
+    finally:
+        s.close()
+    with pytest.raises(ValueError, match="layout"):
+        Studio("astronaut", "swirls", model=model, layout="poster")
+
+
 def test_studio_convenience_returns_the_widget(model, monkeypatch):
-    monkeypatch.setattr(studio_mod, "_library_estimator", lambda: None)
+    monkeypatch.setattr(budget, "calibrate", lambda *a, **k: FAKE_CAL)
     widget = studio_mod.studio("coffee", "mosaic", model=model, size=64)
     assert widget.studio.settings().content == "coffee"
     assert widget.studio.settings().style == "mosaic"
@@ -349,27 +382,5 @@ def test_studio_convenience_returns_the_widget(model, monkeypatch):
 
 
 def test_bad_image_name_is_a_clear_error(model):
-    with pytest.raises(stlib.ImageLoadError, match="Could not load 'no_such_picture'"):
+    with pytest.raises(stlib.images.ImageLoadError, match="Could not load 'no_such_picture'"):
         Studio("no_such_picture", "swirls", model=model)
-
-
-def test_abortable_interrupts_forward_and_backward_of_its_own_thread_only(model):
-    import threading
-
-    flag = threading.Event()
-    image = torch.rand(1, 3, 32, 32)
-    with studio_mod._abortable(model, flag):
-        x = image.clone().requires_grad_(True)
-        loss = model(x, ["relu2_1"])["relu2_1"].square().mean()  # flag clear: runs normally
-        flag.set()
-        with pytest.raises(studio_mod._Abort):
-            loss.backward()  # interrupted between layers of the backward pass
-        with pytest.raises(studio_mod._Abort):
-            model(image, ["relu1_1"])  # and before the first layer of a forward pass
-        other = {}
-        worker = threading.Thread(target=lambda: other.update(out=model(image, ["relu1_1"])))
-        worker.start()
-        worker.join()
-        assert other["out"]["relu1_1"].shape == (1, 64, 32, 32)  # another thread is not interrupted
-    assert model(image, ["relu1_1"])["relu1_1"].shape == (1, 64, 32, 32)  # hooks removed on exit
-    assert all(not m._forward_pre_hooks and not m._forward_hooks for m in model.layers.children())

@@ -1,6 +1,5 @@
 """stylize end to end on tiny images (64 px, a few steps) with the session's seeded VGG-19."""
 
-import importlib
 import math
 import threading
 
@@ -8,11 +7,12 @@ import pytest
 import torch
 
 import stlib
+import stlib.transfer
 from stlib.color import rgb_to_yiq
 from stlib.engine import precision as P
+from stlib.engine import objective as objective_module
+from stlib.engine import steps as S
 from stlib.transfer import StepInfo, compute_targets, objective, stylize
-
-stylize_module = importlib.import_module("stlib.transfer")  # `stlib.stylize` is the function, not the module
 
 
 @pytest.fixture
@@ -140,14 +140,14 @@ def test_threading_event_stops(run):
 
 def _fail_at(monkeypatch, k, make):
     """Make the k-th call of stylize's tv_loss return/raise what ``make`` gives."""
-    real = stylize_module.tv_loss
+    real = objective_module.tv_loss
     calls = {"n": 0}
 
     def tv(image):
         calls["n"] += 1
         return make(real(image)) if calls["n"] == k else real(image)
 
-    monkeypatch.setattr(stylize_module, "tv_loss", tv)
+    monkeypatch.setattr(objective_module, "tv_loss", tv)
 
 
 def test_nan_loss_stops_and_returns_an_earlier_finite_image(run, monkeypatch, tiny_pair):
@@ -221,7 +221,7 @@ def test_multi_scale_returns_final_size(run):
     assert result.settings["sizes"] == [32, 64]
 
 
-def test_preserve_color_luminance_keeps_content_colour(run, tiny_pair):
+def test_preserve_color_luminance_keeps_content_color(run, tiny_pair):
     content = tiny_pair[0]
     result = run(preserve_color="luminance", steps=3)
     inside = ((result.image > 0) & (result.image < 1)).all(dim=1)  # pixels that clamping did not touch
@@ -255,7 +255,7 @@ def test_style_list_and_blend(run, tiny_pair):
 def test_history_and_result_api(run, tmp_path):
     result = run(steps=3)
     assert set(result.history[0]) == {"step", "content", "style", "tv", "total", "layers", "time", "size",
-                                      "precision"}
+                                      "precision", "accepted", "best"}
     h = result.history[1]
     assert h["step"] == 2 and h["size"] == 64 and h["precision"] == "fp32"
     assert h["total"] == pytest.approx(h["content"] + h["style"] + h["tv"], rel=1e-5)
@@ -268,7 +268,7 @@ def test_history_and_result_api(run, tmp_path):
 
 # ------------------------------------------------------------------------------------ CUDA graph steps
 def test_cuda_graph_auto_rule(vgg):
-    use, cuda = stylize_module._use_cuda_graph, torch.device("cuda")
+    use, cuda = S.use_cuda_graph, torch.device("cuda")
     small, large = 512 * 512, 2048 * 2048
     assert use(None, cuda, "bf16", vgg, small) and use(None, cuda, "fp32", vgg, small)
     assert not use(None, torch.device("cpu"), "bf16", vgg, small)  # never on a CPU, even when asked
@@ -288,7 +288,7 @@ def test_values_reads_every_term_once():
     terms = {"content": torch.tensor(1.5), "style": torch.tensor(2.0), "tv": torch.tensor(0.25),
              "total": torch.tensor(3.75), "layers": {"content:relu4_2": torch.tensor(0.5),
                                                       "style:relu1_1": torch.tensor(7.0, dtype=torch.bfloat16)}}
-    values = stylize_module._values(terms)
+    values = S.read_values(terms)
     assert values == {"content": 1.5, "style": 2.0, "tv": 0.25, "total": 3.75,
                       "layers": {"content:relu4_2": 0.5, "style:relu1_1": 7.0}}
     assert all(type(v) is float for v in values["layers"].values())
@@ -312,18 +312,18 @@ def test_cuda_graph_replay_matches_eager_step(tiny_pair, precision, monkeypatch)
             terms = objective(model, x.contiguous(memory_format=torch.channels_last), targets, content_layers,
                               layers, 1.0, 1e3, 1.0)
         terms["total"].backward()
-        return stylize_module._detached(terms)
+        return S.detached(terms)
 
-    graphed = stylize_module._GraphedStep(lambda: run(cache=False), x)
+    graphed = S.GraphedStep(lambda: run(cache=False), x)
     tol = dict(rtol=2e-2, atol=1e-4) if precision == "bf16" else dict(rtol=1e-4, atol=1e-7)
     for change in range(3):
         if change:
             with torch.no_grad():
                 x.add_(0.05 * torch.randn_like(x)).clamp_(0, 1)  # what the optimiser does between steps
         x.grad = None
-        eager = stylize_module._values(run())
+        eager = S.read_values(run())
         eager_grad = x.grad.clone()
-        replayed = stylize_module._values(graphed.replay())
+        replayed = S.read_values(graphed())
         for key in ("content", "style", "tv", "total"):
             assert math.isclose(eager[key], replayed[key], rel_tol=tol["rtol"]), (key, eager, replayed)
         torch.testing.assert_close(x.grad, eager_grad, **tol)
@@ -343,3 +343,60 @@ def test_stylize_uses_the_cuda_graph_and_tracks_the_eager_run(tiny_pair, monkeyp
     for i in (0, 1, 2):
         assert math.isclose(eager[i], graphed[i], rel_tol=1e-4), (i, eager, graphed)
     assert min(graphed) < graphed[0] and runs[True].image.shape == runs[False].image.shape
+
+
+# --- stop reasons and the best step (issue 10) ----------------------------------------------------------------
+
+
+def _window(best_before, tail):
+    """Losses of a scale: 30 steps falling to ``best_before``, then the 20-step window ``tail``."""
+    return [10.0 - i * (10.0 - best_before) / 29 for i in range(30)] + list(tail)
+
+
+def test_plateau_reason_by_hand():
+    from stlib.engine.monitor import CONVERGENCE_MIN_STEPS, CONVERGENCE_WINDOW, plateau_reason
+
+    assert CONVERGENCE_WINDOW == 20 and CONVERGENCE_MIN_STEPS < 50
+    # still improving by more than rtol: go on
+    assert plateau_reason(_window(1.0, [0.9 - 0.01 * i for i in range(20)]), 1e-6) is None
+    # flat at the best: converged
+    assert plateau_reason(_window(1.0, [1.0] * 20), 1e-6) == "converged"
+    # rose 3x and stayed up: diverged
+    assert plateau_reason(_window(1.0, [3.0 + 0.1 * i for i in range(20)]), 1e-6) == "diverged"
+    # rose, then came back to the best: still moving, not "converged"
+    assert plateau_reason(_window(1.0, [3.0] * 10 + [1.0] * 10), 1e-6) is None
+    # too short to judge
+    assert plateau_reason([1.0] * 20, 1e-6) is None
+
+
+def test_a_run_that_rises_and_stays_up_says_diverged(run, monkeypatch):
+    """An optimiser that climbs (Adam with a negative learning rate: gradient ascent) never returns below its
+    first loss: the run stops as "diverged" (not "converged") after the window, returns the best image and
+    marks its step in the history."""
+    monkeypatch.setattr(stlib.transfer, "make_optimizer", lambda name, x, lr: stlib.engine.optim.Adam(x, lr=-0.05))
+    result = run(optimizer="adam", steps=60)
+    totals = result.losses()
+    assert result.stop_reason == "diverged" and "diverged" in result.stopped
+    assert result.steps == 41 and result.best_step == 1
+    assert result.best_step == 1 + totals.index(min(totals))
+    assert [h["step"] for h in result.history if h["best"]] == [result.best_step]
+
+
+def test_returned_image_is_the_marked_best(run, vgg, tiny_pair):
+    content, style = tiny_pair
+    result = run(steps=12, optimizer="lbfgs-plain", lr=3.0)
+    totals = result.losses()
+    assert max(totals) > min(totals)
+    best = result.history[result.best_step - 1]
+    assert best["best"] and best["total"] == min(totals)
+    end = independent_objective(vgg, result.image, content, style, result.settings)
+    assert end == pytest.approx(best["total"], rel=1e-3)
+
+
+def test_safeguarded_lbfgs_is_the_default_and_marks_rejections(run):
+    result = run(steps=12, lr=3.0)  # a too-long step: the safeguard must reject some
+    accepted = [h["total"] for h in result.history if h["accepted"]]
+    rejected = [h for h in result.history if not h["accepted"]]
+    assert rejected
+    assert accepted == sorted(accepted, reverse=True)
+    assert result.history[result.best_step - 1]["total"] == min(accepted)

@@ -81,8 +81,8 @@ print(course.environment_report(vgg))
 
 If the line above says **random**, no ImageNet weights were found and there is no internet to fetch them.
 Every notebook still runs top to bottom and every idea still holds, but the pictures are an **offline
-approximation**: random filters transfer colours and textures, not the brush strokes or recognisable
-shapes of the paper. Each notebook says this once, at the top. To get the real weights onto a machine
+approximation**: random filters transfer colours and textures and keep the photo's layout, but not the
+brush strokes of the paper. Each notebook says this once, at the top. To get the real weights onto a machine
 without internet:
 
 1. on any machine **with** internet and this course installed (`pip install -e .` in a clone), run
@@ -102,7 +102,11 @@ once (548 MB) into the PyTorch cache.
   Colab, clones the course and installs stlib (about a minute). For speed choose *Runtime → Change runtime
   type → GPU*; images then grow to 384 px automatically.
 * **Binder** - the *Binder* badge starts JupyterLab with everything installed (CPU only; the first start
-  can take a few minutes).
+  can take a few minutes). Binder gives you **2 GB of memory**, and each open notebook's kernel holds
+  about 0.7-0.85 GB: three open notebooks run out of memory and the kernel dies. So keep one or two
+  notebooks open - **close a notebook's tab when you move on** (on this Binder that shuts its kernel down;
+  elsewhere use *Kernel → Shut Down Kernel*). Binder also shuts down kernels that have not run a cell for
+  15 minutes: if a cell then fails with a `NameError`, run the notebook again from the top.
 * **Your own machine** - see the README: `make lab` creates the environment and opens JupyterLab.
 """),
     ("md", r"""

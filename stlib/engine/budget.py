@@ -21,13 +21,18 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 
 from ..layers import CONTENT_LAYERS, STYLE_LAYERS
 from ..model import VGG19Features, resolve_device
+from ..units import format_bytes, format_seconds
+from .objective import compute_targets, objective
 from .precision import autocast, memory_format, resolve_precision
+from .scales import scale_plan
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Peak bytes per image pixel of one step on a CPU (activations, gradients, Gram temporaries, allocator
 #: slack; the optimiser's vectors are added separately): the growth of a stylize run's peak RSS from 512 to
@@ -69,8 +74,8 @@ class Estimate:
     message: str
     device: str
     precision: str
-    sizes: Tuple[int, ...]
-    steps: Tuple[int, ...]
+    sizes: tuple[int, ...]
+    steps: tuple[int, ...]
     available_bytes: int
 
     def __str__(self) -> str:
@@ -86,7 +91,7 @@ def _rss_bytes() -> int:
     return int(match.group(1)) * 1024 if match else 0
 
 
-def _read_int(path: str) -> Optional[int]:
+def _read_int(path: str) -> int | None:
     try:
         text = Path(path).read_text().strip()
     except OSError:
@@ -94,13 +99,13 @@ def _read_int(path: str) -> Optional[int]:
     return int(text) if text.isdigit() else None
 
 
-def available_bytes(device: Union[str, torch.device] = "auto") -> int:
+def available_bytes(device: str | torch.device = "auto") -> int:
     """Memory a new run could still use on ``device``: free GPU memory, or free RAM (cgroup limit included)."""
     dev = resolve_device(device)
     if dev.type == "cuda":
         free, _ = torch.cuda.mem_get_info(dev)
         return int(free)
-    candidates: List[int] = []
+    candidates: list[int] = []
     try:
         match = re.search(r"MemAvailable:\s+(\d+)\s+kB", Path("/proc/meminfo").read_text())
         if match:
@@ -137,7 +142,7 @@ def _sync(dev: torch.device) -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def calibrate(device: str = "auto", precision: str = "auto", sizes: Tuple[int, int] = (0, 0),
+def calibrate(device: str = "auto", precision: str = "auto", sizes: tuple[int, int] = (0, 0),
               repeats: int = 3) -> Calibration:
     """Time a few tiny optimisation steps on this machine (once per process; the result is cached).
 
@@ -147,8 +152,6 @@ def calibrate(device: str = "auto", precision: str = "auto", sizes: Tuple[int, i
     meaningless). On CUDA the peak allocated
     memory per pixel is measured too; on a CPU it comes from ``CPU_BYTES_PER_PIXEL``.
     """
-    from ..transfer import compute_targets, objective  # local: stylize imports nothing from here
-
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     small, large = sizes if sizes != (0, 0) else ((512, 1024) if dev.type == "cuda" else (128, 256))
@@ -204,27 +207,15 @@ def calibrate(device: str = "auto", precision: str = "auto", sizes: Tuple[int, i
     return Calibration(str(dev), prec, overhead, per_pixel, bytes_per_pixel, int(base))
 
 
-def _human_time(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.1f} min" if seconds < 600 else f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _human_bytes(n: float) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
-
-
 def estimate(
-    size: Union[int, Tuple[int, int]],
-    device: Union[str, torch.device] = "auto",
-    steps: Union[int, Sequence[int]] = 300,
+    size: int | tuple[int, int],
+    device: str | torch.device = "auto",
+    steps: int | Sequence[int] = 300,
     precision: str = "auto",
-    scales: Union[str, int, Sequence[float], None] = None,
+    scales: str | int | Sequence[float] | None = None,
     optimizer: str = "lbfgs",
-    calibration: Optional[Calibration] = None,
-    available: Optional[int] = None,
+    calibration: Calibration | None = None,
+    available: int | None = None,
 ) -> Estimate:
     """Predict the wall time and peak memory of ``stylize(..., size=size, steps=steps, scales=scales)``.
 
@@ -233,7 +224,7 @@ def estimate(
     ``calibrate(device, precision)`` (a second or two, once per process); ``available`` to the memory
     this machine has free. ``.fits`` is False when the peak would not fit; ``.message`` says it in words.
     """
-    from ..transfer import LBFGS_HISTORY, scale_plan  # local: stylize imports nothing from here
+    from ..transfer import LBFGS_HISTORY  # local: stylize imports nothing from here
 
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', not {optimizer!r}")
@@ -259,12 +250,39 @@ def estimate(
     already = _rss_bytes() if not cal.device.startswith("cuda") else 0
     fits = peak - min(already, cal.base_bytes) <= free
     per_step = cal.seconds_per_step(final_pixels)
-    when = "< 1 s" if seconds < 1 else f"≈ {_human_time(seconds)}"
-    message = f"{when} and ≈ {_human_bytes(peak)} on {cal.device} ({cal.precision})"
+    when = "< 1 s" if seconds < 1 else f"≈ {format_seconds(seconds)}"
+    message = f"{when} and ≈ {format_bytes(peak)} on {cal.device} ({cal.precision})"
     if not fits:
-        message += f" - more than the {_human_bytes(free)} free: use a smaller size"
+        message += f" - more than the {format_bytes(free)} free: use a smaller size"
     return Estimate(
         seconds=seconds, seconds_per_step=per_step, peak_bytes=int(peak), fits=fits, message=message,
         device=cal.device, precision=cal.precision, sizes=tuple(s for s, _ in plan), steps=tuple(n for _, n in plan),
         available_bytes=free,
     )
+
+
+# --------------------------------------------------------------------------------------------- out of memory
+def _is_allocation_failure(err: BaseException) -> bool:
+    """True for torch's out-of-memory errors (CUDA's OutOfMemoryError, the CPU allocator's RuntimeError)."""
+    text = str(err)
+    return isinstance(err, torch.OutOfMemoryError) or (
+        isinstance(err, RuntimeError)
+        and ("not enough memory" in text or "can't allocate memory" in text or "out of memory" in text.lower()))
+
+
+def explains_memory_errors(fn: F) -> F:
+    """Decorate ``stylize``: an allocation failure becomes a ``MemoryError`` that says which size did not fit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RuntimeError as err:
+            if not _is_allocation_failure(err):
+                raise
+            size = kwargs.get("size")
+            detail = " ".join(str(err).split())[:160]
+            raise MemoryError(f"out of memory: a run at size={size if size is not None else 'default'} does not "
+                              f"fit ({detail}); stlib.estimate(size) predicts what would.") from None
+
+    return wrapper  # type: ignore[return-value]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from pathlib import Path
-from typing import Any, Iterator, Optional, Tuple, Union
+from typing import Any, Iterator
 
 import torch
 
@@ -22,7 +22,7 @@ FAST_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
 @functools.lru_cache(maxsize=None)
-def _cpuinfo_flags(path: str = "/proc/cpuinfo") -> Tuple[str, ...]:
+def _cpuinfo_flags(path: str = "/proc/cpuinfo") -> tuple[str, ...]:
     """The CPU feature flags listed in ``path`` (read once per process; empty where there is no such file)."""
     try:
         text = Path(path).read_text()
@@ -34,7 +34,7 @@ def _cpuinfo_flags(path: str = "/proc/cpuinfo") -> Tuple[str, ...]:
     return ()
 
 
-def cpu_has_fast_bf16(flags: Optional[Tuple[str, ...]] = None) -> bool:
+def cpu_has_fast_bf16(flags: tuple[str, ...] | None = None) -> bool:
     """True when the CPU has AMX or AVX-512 BF16 instructions (bf16 convolutions are then 2-5x faster).
 
     ``flags`` defaults to this machine's ``/proc/cpuinfo`` flags (none on macOS/Windows: False).
@@ -43,7 +43,7 @@ def cpu_has_fast_bf16(flags: Optional[Tuple[str, ...]] = None) -> bool:
     return any(flag in flags for flag in FAST_BF16_FLAGS)
 
 
-def cuda_precision(capability: Tuple[int, int]) -> str:
+def cuda_precision(capability: tuple[int, int]) -> str:
     """The fastest safe precision for a CUDA GPU of compute ``capability`` (major, minor).
 
     Ampere and newer (8.0+) have bf16 tensor cores -> "bf16"; Volta/Turing (7.x) have fp16 tensor cores
@@ -56,7 +56,7 @@ def cuda_precision(capability: Tuple[int, int]) -> str:
     return "fp32"
 
 
-def resolve_precision(precision: str, device: Union[str, torch.device]) -> str:
+def resolve_precision(precision: str, device: str | torch.device) -> str:
     """Pick "fp32", "bf16" or "fp16" for ``precision`` on ``device``; "auto" picks the fastest safe one.
 
     auto: bf16 on a CPU with AMX/AVX-512-BF16, bf16 on CUDA GPUs with bf16 tensor cores (compute
@@ -79,7 +79,7 @@ def resolve_precision(precision: str, device: Union[str, torch.device]) -> str:
     return "fp32"
 
 
-def autocast(precision: str, device: Union[str, torch.device], cache: bool = True) -> contextlib.AbstractContextManager:
+def autocast(precision: str, device: str | torch.device, cache: bool = True) -> contextlib.AbstractContextManager:
     """A context that runs the network in ``precision`` ("fp32" means no autocast at all).
 
     ``cache=False`` re-casts the weights at every use instead of keeping the casts for the duration of the
@@ -93,6 +93,14 @@ def autocast(precision: str, device: Union[str, torch.device], cache: bool = Tru
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype, cache_enabled=cache)
 
 
+def autocast_enabled(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type`` right now."""
+    try:
+        return torch.is_autocast_enabled(device_type)  # torch >= 2.4 takes the device type
+    except TypeError:  # torch 2.1-2.3: no argument, and it answers for CUDA only
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
 def autocast_dtype(device_type: str) -> torch.dtype:
     """The dtype autocast is running the network in on ``device_type`` right now (e.g. torch.bfloat16)."""
     if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
@@ -100,7 +108,7 @@ def autocast_dtype(device_type: str) -> torch.dtype:
     return torch.get_autocast_cpu_dtype() if device_type == "cpu" else torch.get_autocast_gpu_dtype()
 
 
-def memory_format(precision: str, device: Union[str, torch.device]) -> torch.memory_format:
+def memory_format(precision: str, device: str | torch.device) -> torch.memory_format:
     """The layout the network and image should use: channels-last where it was measured to be faster.
 
     CPU bf16 (oneDNN): channels-last is ~15 % faster per step (benchmarks/README.md); CUDA bf16/fp16:
@@ -115,7 +123,7 @@ def memory_format(precision: str, device: Union[str, torch.device]) -> torch.mem
 GRAM_CHUNK_ELEMENTS = 1 << 21
 
 
-def _position_chunks(features: torch.Tensor, chunk_elements: int) -> Tuple[bool, int, int]:
+def _position_chunks(features: torch.Tensor, chunk_elements: int) -> tuple[bool, int, int]:
     """(channels_last?, number of positions, positions per chunk) for a (B, C, H, W) feature map."""
     b, c, h, w = features.shape
     channels_last = not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last)
@@ -192,7 +200,7 @@ class _Fp32Gram(torch.autograd.Function):
         return gram / divisor if divisor != 1 else gram
 
     @staticmethod
-    def backward(ctx: Any, grad_gram: torch.Tensor) -> Tuple[Optional[torch.Tensor], None, None]:
+    def backward(ctx: Any, grad_gram: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
         (features,) = ctx.saved_tensors
         if not (features.is_contiguous() or features.is_contiguous(memory_format=torch.channels_last)):
             features = features.contiguous()
@@ -225,7 +233,7 @@ class _Fp32Gram(torch.autograd.Function):
 
 
 def fp32_gram(
-    features: torch.Tensor, normalize: Union[bool, str, None] = True, chunk_elements: int = GRAM_CHUNK_ELEMENTS
+    features: torch.Tensor, normalize: bool | str | None = True, chunk_elements: int = GRAM_CHUNK_ELEMENTS
 ) -> torch.Tensor:
     """Float32 Gram matrices ``(B, C, H, W) -> (B, C, C)`` of features in any dtype and memory layout.
 

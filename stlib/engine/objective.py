@@ -1,0 +1,96 @@
+"""The objective ``stylize`` minimises: ``stlib.gatys``'s, computed so that reduced precision is safe and cheap.
+
+    total(x) = content_weight * sum_l a_l * content_loss(F_l(x), F_l(photo))
+             + style_weight   * sum_l w_l * style_layer_loss(F_l(x), sum_k blend_k G(F_l(painting_k)))
+             + tv_weight      * tv_loss(x)
+
+The only difference from the course's functions is where the Gram matrix is computed: ``fast_style_layer_loss``
+forms it with ``fp32_gram``, which sums bf16/fp16 (or channels-last) features in float32 without keeping a
+float32 copy of them for the backward pass (tests/test_engine.py checks it equals ``style_layer_loss``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Union
+
+import torch
+import torch.nn.functional as F
+
+from ..gram import gram_matrix
+from ..losses import content_loss, tv_loss
+from ..model import VGG19Features, extract_features
+from ..regions import guided_style_layer_loss
+from .precision import fp32_gram
+
+GramNorm = Union[bool, str, None]  # Union: an alias is evaluated (Python 3.9)
+Targets = Mapping[str, Mapping[str, torch.Tensor]]
+
+
+def fast_style_layer_loss(features: torch.Tensor, target_gram: torch.Tensor, normalize: GramNorm = True) -> torch.Tensor:
+    """``stlib.style_layer_loss`` (same value and gradient) for features (B, C, H, W) in any dtype and layout:
+    mean squared difference of their float32 Gram matrix and ``target_gram`` (1 or B, C, C)."""
+    gram = fp32_gram(features, normalize=normalize)
+    if target_gram.shape[-2:] != gram.shape[-2:]:
+        raise ValueError(f"Gram matrices {tuple(gram.shape)} and {tuple(target_gram.shape)} differ in size")
+    return F.mse_loss(gram, target_gram.float().expand_as(gram))
+
+
+def compute_targets(
+    model: VGG19Features,
+    content: torch.Tensor,
+    styles: Sequence[torch.Tensor],
+    content_layers: Mapping[str, float],
+    style_layers: Mapping[str, float],
+    blend: Sequence[float],
+    gram_norm: GramNorm = True,
+) -> dict[str, dict[str, torch.Tensor]]:
+    """Content features of ``content`` and blended style Grams of ``styles`` (each (1, 3, H, W)), detached.
+
+    Returns ``{"content": {layer: (1, C, H, W)}, "style": {layer: (1, C, C) = sum_k blend_k * G_k}}``.
+    """
+    with torch.no_grad():
+        content_feats = extract_features(model, content, content_layers) if content_layers else {}
+        grams: dict[str, torch.Tensor] = {}
+        for style, share in zip(styles, blend):
+            feats = extract_features(model, style, style_layers) if style_layers else {}
+            for name, f in feats.items():
+                g = share * gram_matrix(f, normalize=gram_norm)
+                grams[name] = grams[name] + g if name in grams else g
+    return {"content": {k: v.float() for k, v in content_feats.items()}, "style": grams}
+
+
+def objective(
+    model: VGG19Features,
+    image: torch.Tensor,
+    targets: Targets,
+    content_layers: Mapping[str, float],
+    style_layers: Mapping[str, float],
+    content_weight: float,
+    style_weight: float,
+    tv_weight: float,
+    gram_norm: GramNorm = True,
+) -> dict[str, Any]:
+    """All terms of the objective for ``image`` (1, 3, H, W): weighted ``content``, ``style``, ``tv``, ``total``
+    (0-dim float32 tensors) and the unweighted per-layer losses under ``layers``. Targets with ``masks``
+    (``stlib.regions.with_regions``) are matched region by region with guided Gram matrices."""
+    feats = extract_features(model, image, list(content_layers) + list(style_layers))
+    per_layer: dict[str, torch.Tensor] = {}
+    zero = torch.zeros((), device=image.device)
+    c_term, s_term = zero, zero
+    for name, w in content_layers.items():
+        per_layer[f"content:{name}"] = content_loss(feats[name], targets["content"][name])
+        c_term = c_term + w * per_layer[f"content:{name}"]
+    masks = targets.get("masks")  # region masks (stlib.regions.with_regions): guided Gram matrices
+    for name, w in style_layers.items():
+        if masks is not None:
+            per_layer[f"style:{name}"] = guided_style_layer_loss(feats[name], masks[name], targets["style"][name],
+                                                                 gram_norm)
+        else:
+            per_layer[f"style:{name}"] = fast_style_layer_loss(feats[name], targets["style"][name], gram_norm)
+        s_term = s_term + w * per_layer[f"style:{name}"]
+    tv = tv_loss(image) if tv_weight > 0 else zero
+    terms = {"content": content_weight * c_term, "style": style_weight * s_term, "tv": tv_weight * tv}
+    terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+    terms["layers"] = per_layer
+    return terms
