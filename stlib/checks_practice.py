@@ -237,7 +237,7 @@ def check_stroke_layer(fn: Callable[[int], Optional[str]]) -> CheckResult:
                              "return None.")
             if got is not None and fields[got] < pixels:
                 raise _wrong(f"for {pixels} px you chose {got}, whose units see only {fields[got]} px: too small to "
-                             "hold the stroke. Compare stlib.receptive_field(layer) with the stroke size.")
+                             "hold the stroke. Compare stlib.layers.receptive_field(layer) with the stroke size.")
             raise _wrong(f"for {pixels} px you chose {got}, but {expected} (receptive field {fields[expected]} px) "
                          "already sees it: return the *first* (shallowest) style layer that is large enough.")
         listing = ", ".join(f"{n} {f} px" for n, f in fields.items())
@@ -331,7 +331,7 @@ def make_closure(x, optimizer, loss_fn):
 def stroke_layer(pixels):
     """The first style layer whose units see at least `pixels` x `pixels` input pixels (None if none does)."""
     for name in stlib.STYLE_LAYERS:
-        if stlib.receptive_field(name) >= pixels:
+        if stlib.layers.receptive_field(name) >= pixels:
             return name
     return None
 ''',

@@ -162,8 +162,8 @@ def _stroke(pick):
 
 
 @pytest.mark.parametrize("fn, phrase", [
-    (_stroke(lambda p: next((n for n in stlib.STYLE_LAYERS if stlib.receptive_field(n) >= p), "relu5_1")), "return None"),
-    (_stroke(lambda p: next((n for n in reversed(stlib.STYLE_LAYERS) if stlib.receptive_field(n) >= p), None)),
+    (_stroke(lambda p: next((n for n in stlib.STYLE_LAYERS if stlib.layers.receptive_field(n) >= p), "relu5_1")), "return None"),
+    (_stroke(lambda p: next((n for n in reversed(stlib.STYLE_LAYERS) if stlib.layers.receptive_field(n) >= p), None)),
      "*first* (shallowest)"),
     (_stroke(lambda p: "relu1_1" if p <= 196 else None), "too small"),
     (_stroke(lambda p: 3), "layer's name"),

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import stlib
+from stlib.engine.objective import compute_targets, objective
 from stlib.gram import gram_matrix
 from stlib.regions import (guided_gram_matrix, guided_style_layer_loss, layer_masks, layer_size, load_masks,
                            region_targets)
@@ -122,13 +123,13 @@ def test_bundled_mask_matches_its_generator_and_the_photo(tmp_path):
 def test_one_full_region_gives_the_plain_objective(vgg, tiny_pair):
     content, style = tiny_pair
     layers, s_layers = {"relu4_2": 1.0}, {"relu1_1": 1.0, "relu3_1": 2.0}
-    targets = stlib.compute_targets(vgg, content, [style], layers, s_layers, [1.0])
+    targets = compute_targets(vgg, content, [style], layers, s_layers, [1.0])
     guided = stlib.regions.with_regions(targets, vgg, [style], s_layers, torch.ones(1, 1, 5, 5),
                                         tuple(content.shape[-2:]))
     x = torch.rand(content.shape, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
-        plain = stlib.objective(vgg, x, targets, layers, s_layers, 1.0, 1e4, 0.0)
-        regions = stlib.objective(vgg, x, guided, layers, s_layers, 1.0, 1e4, 0.0)
+        plain = objective(vgg, x, targets, layers, s_layers, 1.0, 1e4, 0.0)
+        regions = objective(vgg, x, guided, layers, s_layers, 1.0, 1e4, 0.0)
     assert torch.allclose(plain["total"], regions["total"], rtol=1e-5)
 
 

@@ -96,7 +96,7 @@ plot in 12 pt type. `make present` serves exactly that as a web page **without c
 ### Exercise · Which layer holds a stroke?
 
 A pattern can only be captured by a style layer whose units see all of it: a unit of `relu3_1` sees a
-square of `stlib.receptive_field("relu3_1")` pixels (notebook 01). Write `stroke_layer(pixels)` that
+square of `stlib.layers.receptive_field("relu3_1")` pixels (notebook 01). Write `stroke_layer(pixels)` that
 returns the **first** (shallowest) style layer of `stlib.STYLE_LAYERS` whose receptive field is at least
 `pixels` wide, or `None` when even `relu5_1` is too small.
 """),
