@@ -70,7 +70,7 @@ def check_capstone(fn: Callable[..., Any], model: Optional[VGG19Features] = None
     """Check ``fn(model, content, style, steps, weights) -> (image, losses)`` against ``stlib.gatys``."""
 
     def run() -> str:
-        from .gatys import gatys
+        from .algorithm import gatys
 
         vgg = model
         if vgg is None:

@@ -6,7 +6,7 @@ import torch
 import stlib
 from stlib import checks
 
-pytest.importorskip("stlib.gatys")
+pytest.importorskip("stlib.algorithm")
 
 
 def _solution():
