@@ -46,7 +46,7 @@ def describe_weights(model: VGG19Features) -> str:
     return (
         "VGG-19 weights: OFFLINE APPROXIMATION (seeded random filters, no ImageNet training).\n"
         "Every cell runs and every idea holds, but the pictures only approximate the paper's: colours and\n"
-        "textures transfer, painterly strokes and recognisable deep-layer content do not.\n"
+        "textures transfer and deep layers keep the photo's layout, but painterly strokes do not.\n"
         "For real weights on a machine without internet: run `stlib weights export -o vgg19-features.pth`\n"
         "on a connected machine, copy the file over, and set STLIB_WEIGHTS=/path/to/vgg19-features.pth\n"
         "before starting Jupyter (or pass weights='/path/to/vgg19-features.pth' to stlib.load_vgg19)."

@@ -321,11 +321,11 @@ def show_receptive_fields(
     h, w = picture.shape[-2:]
     fig, ax = plt.subplots(figsize=(size * 1.6, size * h / w))
     ax.imshow(_hwc(picture))
-    colours = plt.get_cmap("plasma")
+    colors = plt.get_cmap("plasma")
     for i, name in enumerate(sorted(layers, key=layer_index)):
         rf = receptive_field(name)
-        colour = colours(i / max(1, len(layers) - 1) * 0.85)
-        ax.add_patch(plt.Rectangle((w / 2 - rf / 2, h / 2 - rf / 2), rf, rf, fill=False, edgecolor=colour,
+        color = colors(i / max(1, len(layers) - 1) * 0.85)
+        ax.add_patch(plt.Rectangle((w / 2 - rf / 2, h / 2 - rf / 2), rf, rf, fill=False, edgecolor=color,
                                    linewidth=2, label=f"{name}: {rf} x {rf} px"))
     ax.set_xlim(-0.5, w - 0.5)
     ax.set_ylim(h - 0.5, -0.5)

@@ -22,17 +22,18 @@ from .engine.objective import compute_targets, objective
 from .engine.optim import LBFGS, Adam, SafeguardedLBFGS
 from .engine.precision import autocast, memory_format
 from .engine.scales import initial_image, scale_plan, upsampled
-from .engine.settings import LayerSpec, RunImages, RunSettings, count_styles, load_run_images, resolve_model, resolve_settings
+from .engine.budget import explains_memory_errors
+from .engine.settings import (LayerSpec, RunImages, RunSettings, check_image_sizes, count_styles, load_run_images,
+                              resolve_model, resolve_settings)
 from .engine.steps import Closure, NonFiniteLoss, make_step
-from .images import resize
+from .images import WORKING_MAX_SIZE, resize
 from .model import VGG19Features
 from .result import StepInfo, StopReason, StylizeResult
 
 __all__ = ["stylize", "compute_targets", "objective", "scale_plan", "StepInfo", "StopReason", "StylizeResult"]
 
-#: L-BFGS curvature pairs kept. 10 beat 20 and 50 on the objective reached in 300 steps at 128 and 256 px
-#: (the per-step clamp to [0, 1] makes old pairs stale) and costs 24 bytes per pixel per pair: 10 pairs
-#: are 0.25 GB at 2048 px where 50 would be 1.3 GB. See benchmarks/README.md.
+#: L-BFGS curvature pairs kept: few, because the per-step clamp to [0, 1] makes old pairs stale (a longer
+#: history optimised worse) and each pair costs 24 bytes per pixel (benchmarks/README.md, "L-BFGS history").
 LBFGS_HISTORY = 10
 
 
@@ -51,6 +52,7 @@ def make_optimizer(name: str, x: torch.Tensor, lr: float | None) -> LBFGS | Adam
     return SafeguardedLBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY, floor=0.0)
 
 
+@explains_memory_errors
 def stylize(
     content: Any,
     style: Any,
@@ -127,7 +129,8 @@ def stylize(
         tv_weight=tv_weight, content_layers=content_layers, style_layers=style_layers, optimizer=optimizer, lr=lr,
         init=init, seed=seed, size=size, scales=scales, steps=steps, precision=precision, cuda_graph=cuda_graph,
         preserve_color=preserve_color, style_blend=style_blend, gram_norm=gram_norm, rtol=rtol, every=every)
-    images = load_run_images(content, style, run.preserve_color)
+    images = load_run_images(content, style, run.preserve_color, max_size=max(run.plan[-1][0], WORKING_MAX_SIZE))
+    check_image_sizes(images, run)
     model.to(memory_format=memory_format(run.precision, dev))  # channels-last where it is faster
     monitor = RunMonitor(run.total_steps, progress=progress, every=run.every, rtol=run.rtol, callback=callback,
                          stop=stop, t_start=t_start)
@@ -170,13 +173,15 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
     start = initial_image(run.init, content, styles[0], run.seed) if previous is None else upsampled(previous, content)
     x = start.detach().clamp(0, 1).clone().requires_grad_(True)
     monitor.start_scale(x)
+    if n_steps == 0:
+        return x.detach(), False
     with autocast(run.precision, run.device):
         targets = compute_targets(model, content, styles, run.content_layers, run.style_layers, run.blend,
                                   run.gram_norm)
     loss_fn = functools.partial(objective, model, targets=targets, content_layers=run.content_layers,
                                 style_layers=run.style_layers, content_weight=run.content_weight,
                                 style_weight=run.style_weight, tv_weight=run.tv_weight, gram_norm=run.gram_norm)
-    step, graphed = (None, False) if n_steps == 0 else make_step(loss_fn, x, run.precision, model, run.cuda_graph)
+    step, graphed = make_step(loss_fn, x, run.precision, model, run.cuda_graph)
     optimizer = make_optimizer(run.optimizer, x, run.lr)
     closure = Closure(step, x, monitor.observe)
     for local in range(n_steps):

@@ -28,7 +28,8 @@ def settings(vgg, n_styles=1, **changes):
 
 def test_settings_fill_in_the_preset_and_the_default_size(vgg):
     run = settings(vgg)
-    assert (run.content_weight, run.style_weight, run.tv_weight) == (1.0, 1e5, 5.0) and run.preset == "offline"
+    assert (run.content_weight, run.style_weight, run.tv_weight) == (
+        OFFLINE.content_weight, OFFLINE.style_weight, OFFLINE.tv_weight) and run.preset == "offline"
     assert run.style_layers == OFFLINE.style_layers and run.content_layers == OFFLINE.content_layers
     assert run.plan == [(256, 10)] and run.total_steps == 10 and run.blend == [1.0]
     assert E.default_size("cpu") == 256 and E.default_size("cuda") == 512

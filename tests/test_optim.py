@@ -122,9 +122,9 @@ def test_closure_without_backward_is_a_clear_error():
 def test_stylize_does_not_import_torch_dynamo():
     code = ("import sys, torch, stlib; "
             "stlib.stylize(torch.rand(1, 3, 40, 40), torch.rand(1, 3, 40, 40), size=40, steps=2, progress=False, "
-            "model=stlib.VGG19Features().eval().requires_grad_(False)); "
+            "model=stlib.model.VGG19Features().eval().requires_grad_(False)); "
             "stlib.stylize(torch.rand(1, 3, 40, 40), torch.rand(1, 3, 40, 40), size=40, steps=2, progress=False, "
-            "optimizer='adam', model=stlib.VGG19Features().eval().requires_grad_(False)); "
+            "optimizer='adam', model=stlib.model.VGG19Features().eval().requires_grad_(False)); "
             "print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

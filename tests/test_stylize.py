@@ -221,7 +221,7 @@ def test_multi_scale_returns_final_size(run):
     assert result.settings["sizes"] == [32, 64]
 
 
-def test_preserve_color_luminance_keeps_content_colour(run, tiny_pair):
+def test_preserve_color_luminance_keeps_content_color(run, tiny_pair):
     content = tiny_pair[0]
     result = run(preserve_color="luminance", steps=3)
     inside = ((result.image > 0) & (result.image < 1)).all(dim=1)  # pixels that clamping did not touch

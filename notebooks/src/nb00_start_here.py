@@ -76,8 +76,8 @@ print(course.environment_report(vgg))
 
 If the line above says **random**, no ImageNet weights were found and there is no internet to fetch them.
 Every notebook still runs top to bottom and every idea still holds, but the pictures are an **offline
-approximation**: random filters transfer colours and textures, not the brush strokes or recognisable
-shapes of the paper. Each notebook says this once, at the top. To get the real weights onto a machine
+approximation**: random filters transfer colours and textures and keep the photo's layout, but not the
+brush strokes of the paper. Each notebook says this once, at the top. To get the real weights onto a machine
 without internet:
 
 1. on any machine **with** internet and this course installed (`pip install -e .` in a clone), run
