@@ -43,7 +43,7 @@ IMAGENET = Preset(
 )
 
 #: Tuned by eye for stlib's seeded random weights (benchmarks/OFFLINE_WEIGHTS.md: astronaut with swirls and
-#: with The Starry Night, 128 and 256 px, 60 L-BFGS steps). Their unweighted style losses fall ~3-8x per block;
+#: with The Starry Night, 128 and 256 px, 60 L-BFGS steps). Their unweighted style losses fall ~2-8x per block;
 #: the weights 1/2/3/5/10 only partly make up for it, keeping relu1_1 and relu2_1 (colour, fine texture) in
 #: the lead: at 1/E_l-like weights (1/4/10/30/100) the deep layers, whose Grams random filters match while
 #: keeping the photo's colours, took over and the astronaut's suit stayed orange; equal weights washed the
