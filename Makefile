@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.stlib-installed
 # OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning (much faster on a busy 2-core box).
 TEST_ENV := STLIB_FAST=1 STLIB_WEIGHTS=random STLIB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: venv demo lab present test test-unit test-notebooks test-browser browser-deps bench images clean
+.PHONY: venv demo lab present student test test-unit test-notebooks test-browser test-matrix browser-deps bench images clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,11 @@ PORT ?= 8866
 present: $(STAMP)
 	$(BIN)/voila notebooks/present.ipynb --no-browser --port=$(PORT) --Voila.ip=127.0.0.1
 
+# The student edition: the notebooks without exercise solutions, in student/ (see notebooks/make_student.py;
+# outside notebooks/ so that nbval does not collect it)
+student: $(STAMP)
+	$(BIN)/python notebooks/make_student.py
+
 # Debian's Chromium for the browser test (test tools' own browser downloads do not work offline).
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -50,6 +55,13 @@ test-notebooks: $(STAMP)
 
 test-browser: $(STAMP) browser-deps
 	$(TEST_ENV) $(BIN)/python -m pytest tests -m browser
+
+# The version matrix (noxfile.py): oldest declared versions, newest, each Python. Downloads several GB of
+# torch wheels into $(MATRIX_DIR) (outside the repository); not part of `make test` / CI.
+MATRIX_DIR ?= $(HOME)/.cache/stlib-matrix
+test-matrix: $(STAMP)
+	$(BIN)/python -m pip install --quiet "nox>=2024.4" "uv>=0.5"
+	STLIB_MATRIX_DIR=$(MATRIX_DIR) $(BIN)/nox $(NOX_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

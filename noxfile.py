@@ -3,6 +3,7 @@
     make test-matrix                      # every session below (downloads several GB of torch wheels)
     .venv/bin/nox -s oldest               # one session; `-- notebooks` also runs the course notebooks
     .venv/bin/nox -s "python-3.10" -- tests/test_images.py   # any other arguments go to pytest
+    .venv/bin/nox -s newest -- --nbval-lax notebooks/        # the notebooks only
 
 Sessions:
     oldest       the lowest Python in requires-python, every runtime dependency pinned to its declared floor
@@ -12,7 +13,8 @@ Sessions:
 Virtual environments and uv's download cache live outside the repository, in $STLIB_MATRIX_DIR
 (default ~/.cache/stlib-matrix): each torch install is ~3 GB; delete the folder when you are done.
 Pythons come from pyenv (~/.pyenv/versions) or PATH: uv cannot download interpreters on every machine.
-The browser test is left out (it needs JupyterLab 4's widget manager and Chromium; `make test` runs it).
+pip is installed too: tests/test_install.py builds and installs with it. The browser test is left out
+(it needs JupyterLab 4's widget manager and Chromium; `make test` runs it).
 """
 
 from __future__ import annotations
@@ -66,11 +68,12 @@ def run_suite(session: nox.Session) -> None:
                 " '| pillow', PIL.__version__, '| matplotlib', matplotlib.__version__,"
                 " '| ipywidgets', ipywidgets.__version__)")
     args = list(session.posargs)
-    targets = ["tests", "-m", "not browser"]
-    if "notebooks" in args:
+    if "notebooks" in args:  # the unit tests and every notebook
         args.remove("notebooks")
-        targets = ["--nbval-lax", "tests", "notebooks", "-m", "not browser"]
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *(args or targets), env=TEST_ENV)
+        args += ["--nbval-lax", "tests", "notebooks"]
+    elif all(arg.startswith("-") for arg in args):  # no paths given: the unit tests
+        args.append("tests")
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not browser", *args, env=TEST_ENV)
 
 
 @nox.session(python=LOWEST_PYTHON)
@@ -78,19 +81,19 @@ def oldest(session: nox.Session) -> None:
     """The declared floors, on the lowest supported Python."""
     constraints = Path(session.create_tmp()) / "floors.txt"
     constraints.write_text("\n".join(floors()) + "\n")
-    session.install("-e", ".[dev]", "--override", str(constraints))
+    session.install("pip", "-e", ".[dev]", "--override", str(constraints))
     run_suite(session)
 
 
 @nox.session(python=NEWEST_PYTHON)
 def newest(session: nox.Session) -> None:
     """Latest releases of everything, on the newest Python."""
-    session.install("--upgrade", "-e", ".[dev]")
+    session.install("--upgrade", "pip", "-e", ".[dev]")
     run_suite(session)
 
 
 @nox.session(name="python", python=PYTHONS)
 def each_python(session: nox.Session) -> None:
     """Latest releases that support this Python."""
-    session.install("-e", ".[dev]")
+    session.install("pip", "-e", ".[dev]")
     run_suite(session)

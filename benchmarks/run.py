@@ -43,8 +43,9 @@ sys.path.insert(1, str(HERE.parent))  # stlib from this checkout, installed or n
 import baseline_tutorial as tutorial  # noqa: E402
 
 import stlib  # noqa: E402
+from stlib.model import resolve_device  # noqa: E402
 from stlib.presets import preset_for  # noqa: E402
-from stlib.transfer import compute_targets, objective  # noqa: E402
+from stlib.engine.objective import compute_targets, objective  # noqa: E402
 
 CONTENT, STYLE = "astronaut", "swirls"
 
@@ -225,7 +226,7 @@ def child_main(spec: Dict[str, Any]) -> Dict[str, Any]:
     """Runs in a fresh process: one run, then its peak memory. ``spec``: impl, size, steps, precision, device."""
     start_rss = peak_rss_bytes()  # imports done (torch, stlib): what every run starts from
     torch.set_num_threads(int(spec["threads"]))
-    device = stlib.resolve_device(spec["device"])
+    device = resolve_device(spec["device"])
     bench = Bench(device, spec["weights"])
     t0 = time.perf_counter()
     out: Dict[str, Any] = dict(spec)
@@ -288,11 +289,11 @@ def plot(curves: Dict[str, List[Tuple[float, float]]], target: float, size: int,
     for name, curve in curves.items():
         if not curve:
             continue
-        colour, label = styles.get(name, (None, name))
+        color, label = styles.get(name, (None, name))
         ts, vs = zip(*curve)
         best = [min(vs[: i + 1]) for i in range(len(vs))]
-        ax.plot(ts, vs, color=colour, alpha=0.25, linewidth=0.8)
-        ax.plot(ts, best, color=colour, linewidth=2, label=f"{label} (best so far)")
+        ax.plot(ts, vs, color=color, alpha=0.25, linewidth=0.8)
+        ax.plot(ts, best, color=color, linewidth=2, label=f"{label} (best so far)")
     ax.axhline(target, color="black", linestyle="--", linewidth=1, label=f"baseline's objective after {evals} evaluations")
     ax.set_yscale("log")
     finite = [v for c in curves.values() for _, v in c if math.isfinite(v)]
@@ -422,7 +423,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = stlib.resolve_device(args.device)
+    device = resolve_device(args.device)
     gpu = device.type == "cuda"
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

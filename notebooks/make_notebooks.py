@@ -9,6 +9,9 @@ never drift apart. Committed notebooks carry no outputs or execution counts exce
     python notebooks/make_notebooks.py --execute       # ... and run them in fast mode to refresh checked outputs
     python notebooks/make_notebooks.py --check         # exit 1 if a notebook differs from its source
     python notebooks/make_notebooks.py --time normal   # run each notebook into a temp folder and report times
+
+It also writes ``present.ipynb``: one cell that shows the studio in projector layout, which ``make present``
+serves with Voilà (outputs only, no code) for a lecture.
 """
 
 from __future__ import annotations
@@ -39,11 +42,22 @@ COURSE: Tuple[Tuple[str, str, Optional[str]], ...] = (
     ("02_gram_matrices.ipynb", "Gram matrices", "nb02_gram_matrices.py"),
     ("03_losses.ipynb", "Losses and weights", "nb03_losses.py"),
     ("04_optimisation.ipynb", "Optimisation", "nb04_optimisation.py"),
-    ("05_studio.ipynb", "The live studio", None),
+    ("05_studio.ipynb", "The live studio", "nb05_studio.py"),
     ("06_beyond.ipynb", "Beyond the paper", "nb06_beyond.py"),
 )
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+
+#: The page ``make present`` serves with Voilà: only the studio, laid out for a 1280x720 projector.
+PRESENT = "present.ipynb"
+PRESENT_CODE = '''\
+# The studio for a projector, served without code cells by `make present` (Voila). Edit the images or size here.
+import os
+
+from stlib.studio import Studio
+
+FAST = os.environ.get("STLIB_FAST") == "1"  # set by the test-suite: small and quick
+Studio("astronaut", "swirls", layout="projector", size=128 if FAST else 256, steps=40 if FAST else 200)'''
 
 #: Under every notebook's navigation links: following "next →" on Binder leaves this kernel running.
 BINDER_MEMORY_NOTE = ("<small>On Binder: close this notebook's tab before opening the next one - that shuts its "
@@ -173,6 +187,13 @@ def build(name: str, source: Path) -> nbformat.NotebookNode:
     return nb
 
 
+def build_present() -> nbformat.NotebookNode:
+    """The one-cell notebook ``make present`` serves: the studio in projector layout."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PRESENT_CODE, id="present-00")])
+    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+    return nb
+
+
 def is_checked(cell: Any) -> bool:
     """True for a code cell whose outputs nbval compares (marked ``# NBVAL_CHECK_OUTPUT``)."""
     return cell.cell_type == "code" and CHECK_MARK in cell.source
@@ -254,6 +275,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     if args.check:
         stale = [name for name, source in todo if not in_sync(name, source)]
+        if not args.only and not _same_cells(HERE / PRESENT, build_present()):
+            stale.append(PRESENT)
         for name in stale:
             print(f"{name} is out of date: run python notebooks/make_notebooks.py")
         return 1 if stale else 0
@@ -276,6 +299,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             _keep_outputs(nb, HERE / name)
         nbformat.write(strip(nb), HERE / name)
         print(f"wrote {name}")
+    if not args.only:
+        nbformat.write(build_present(), HERE / PRESENT)
+        print(f"wrote {PRESENT}")
     return 0
 
 
@@ -284,8 +310,13 @@ def in_sync(name: str, source: Path) -> bool:
     path = HERE / name
     if not path.exists():
         return False
+    return _same_cells(path, build(name, source))
+
+
+def _same_cells(path: Path, fresh: nbformat.NotebookNode) -> bool:
+    if not path.exists():
+        return False
     committed = nbformat.read(path, as_version=4)
-    fresh = build(name, source)
     return [(c.cell_type, c.source) for c in committed.cells] == [(c.cell_type, c.source) for c in fresh.cells]
 
 

@@ -4,38 +4,54 @@
     result = stlib.stylize("astronaut", "swirls", steps=100)
     result.to_pil()
 """
+from typing import TYPE_CHECKING
 
-from .engine.budget import Estimate, estimate
-from .gatys import gatys
-from .gram import gram_matrix
-from .images import ImageLoadError, bundled_image, bundled_images, load_image, resize, save_image, to_pil
-from .layers import CONTENT_LAYERS, STYLE_LAYERS, VGG19_LAYERS, layer_index, receptive_field
-from .losses import content_loss, style_layer_loss, style_loss, tv_loss
-from .model import VGG19Features, extract_features, load_vgg19, resolve_device
-from .presets import IMAGENET, OFFLINE, Preset, preset_for
-from .result import StepInfo, StopReason, StylizeResult
-from .transfer import compute_targets, objective, scale_plan, stylize
-from .weights import OfflineWeightsWarning, WeightsError
+if TYPE_CHECKING:  # the names below, for type checkers and IDEs; at run time they load on first use
+    from .algorithm import gatys
+    from .engine.budget import estimate
+    from .gram import gram_matrix
+    from .images import bundled_images, load_image, resize, save_image
+    from .layers import STYLE_LAYERS, VGG19_LAYERS, layer_index
+    from .losses import content_loss, style_layer_loss, tv_loss
+    from .model import extract_features, load_vgg19
+    from .presets import preset_for
+    from .result import StopReason, StylizeResult
+    from .transfer import stylize
+
+#: public name -> the module that defines it. ``import stlib`` imports nothing heavy (the ``stlib`` command
+#: catches Ctrl-C from its first line, before torch loads); ``stlib.stylize`` imports its module on first use.
+_EXPORTS = {
+    "gatys": "algorithm", "estimate": "engine.budget", "gram_matrix": "gram", "bundled_images": "images",
+    "load_image": "images", "resize": "images", "save_image": "images", "STYLE_LAYERS": "layers",
+    "VGG19_LAYERS": "layers", "layer_index": "layers", "content_loss": "losses", "style_layer_loss": "losses",
+    "tv_loss": "losses", "extract_features": "model", "load_vgg19": "model", "preset_for": "presets",
+    "StopReason": "result", "StylizeResult": "result", "stylize": "transfer",
+}
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CONTENT_LAYERS", "Estimate", "IMAGENET", "ImageLoadError", "OFFLINE", "OfflineWeightsWarning", "Preset", "STYLE_LAYERS",
-    "StepInfo", "StopReason", "StylizeResult", "VGG19Features", "VGG19_LAYERS", "WeightsError", "bundled_image",
-    "bundled_images", "compute_targets", "content_loss", "estimate", "extract_features", "gatys", "gram_matrix", "layer_index",
-    "load_image", "load_vgg19", "objective", "preset_for", "receptive_field", "resize", "resolve_device",
-    "save_image", "scale_plan", "style_layer_loss", "style_loss", "stylize", "to_pil", "tv_loss",
-]
+# What the notebooks use; everything else is imported from its module (stlib.layers, stlib.images,
+# stlib.presets, stlib.result, stlib.engine.objective, ...), so that this list reads as the course.
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
-    """``stlib.Studio`` is imported on first use, so ``import stlib`` does not pull in ipywidgets."""
+    """Public names load their module on first use; ``stlib.Studio`` and the submodules too."""
+    import importlib
+    import importlib.util
+
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
     if name == "Studio":
         from .studio import Studio
 
         return Studio
-    if name in ("checks", "course", "plots"):  # course modules, imported on first use (plots pulls in matplotlib)
-        import importlib
-
+    if importlib.util.find_spec(f"{__name__}.{name}") is not None:  # a submodule, e.g. stlib.plots
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'stlib' has no attribute {name!r}")
+
+
+def __dir__() -> "list[str]":
+    return sorted(set(globals()) | set(_EXPORTS) | {"Studio"})

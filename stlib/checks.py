@@ -66,7 +66,7 @@ def _finish(name: str, run: Callable[[], str]) -> CheckResult:
     except _Verdict as verdict:
         mark = "…" if verdict.status == "todo" else "✗"
         text = f"{mark} {name}: {verdict.message}"
-        if verdict.status == "wrong":
+        if verdict.status == "wrong" and not _HIDDEN:
             text += f"\n  (Stuck? stlib.checks.solution({_SOLUTION_KEYS.get(name, name)!r}) prints one solution.)"
         result = CheckResult(verdict.status, text)
     print(_wrap(result.message))
@@ -382,7 +382,7 @@ def check_tv_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
 
 # ------------------------------------------------------------------------------------------------ receptive field
 def check_receptive_field(fn: Callable[[str], int]) -> CheckResult:
-    """Check ``fn(layer_name) -> pixels`` against ``stlib.receptive_field`` for all 37 VGG-19 layers."""
+    """Check ``fn(layer_name) -> pixels`` against ``stlib.layers.receptive_field`` for all 37 VGG-19 layers."""
 
     def run() -> str:
         for name in VGG19_LAYERS:
@@ -595,8 +595,22 @@ def seeded_noise(shape, seed):
 _SOLUTION_KEYS = {"gram_matrix": "gram"}
 
 
+#: True in the student edition (``hide_solutions``): ``solution`` and the checks' hints keep solutions back.
+_HIDDEN = False
+
+
+def hide_solutions() -> None:
+    """Student edition: from now on ``solution`` prints no solution and the checks stop offering one (the
+    checks themselves work as before). The student notebooks' set-up cell calls this."""
+    global _HIDDEN
+    _HIDDEN = True
+
+
 def solution(name: str) -> None:
     """Print one possible solution of an exercise (``"gram"``, ``"content_loss"``, ``"tv_loss"``, ...)."""
     if name not in SOLUTIONS:
         raise KeyError(f"no exercise called {name!r}; the exercises are: {', '.join(SOLUTIONS)}")
+    if _HIDDEN:
+        print("This is the student edition: solutions are with your instructor. The check tells you what is wrong.")
+        return
     print(SOLUTIONS[name].strip("\n"))

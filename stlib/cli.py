@@ -10,13 +10,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import os
+import signal
 import sys
+import tempfile
+import threading
 import time
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from .units import format_bytes
 
@@ -41,6 +46,60 @@ _RANDOM_NOTE = (
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+class _Interrupts:
+    """The CLI's Ctrl-C handler: each press is counted and raises ``KeyboardInterrupt``.
+
+    It is also ``stylize``'s ``stop`` (``is_set()``), so a press that library code swallowed (an exception
+    raised inside a finaliser is only printed) still ends the run at the next step. Presses within
+    ``GRACE_S`` of the last one that raised (an impatient double press) and presses while the result is
+    being saved only count: they must not cut short the saving of the best image, or the exit after it.
+    """
+
+    GRACE_S = 3.0
+
+    def __init__(self) -> None:
+        self.presses = 0
+        self.quiet = False
+        self._raised_at = -math.inf
+        self._previous: Any = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.presses += 1
+        if self.quiet or time.monotonic() - self._raised_at < self.GRACE_S:
+            os.write(2, b"\nstlib: stopping (Ctrl-C was pressed); the best image so far is kept\n")
+            return
+        self._raised_at = time.monotonic()
+        raise KeyboardInterrupt
+
+    def is_set(self) -> bool:
+        """True once Ctrl-C was pressed (the ``stop`` protocol of ``stylize``)."""
+        return self.presses > 0
+
+    def install(self) -> "_Interrupts":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self)
+        return self
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def start_run(self) -> None:
+        """Raise if Ctrl-C was pressed during set-up, even if something swallowed its KeyboardInterrupt."""
+        if self.is_set():
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Presses inside only count (they do not raise)."""
+        quiet, self.quiet = self.quiet, True
+        try:
+            yield
+        finally:
+            self.quiet = quiet
+
+
 def _say(message: str) -> None:
     """Print a status line to stdout right away (the progress bar writes to stderr)."""
     print(message, flush=True)
@@ -61,19 +120,13 @@ def _fast() -> bool:
 
 def _load_model(weights: str, pooling: str, device: str):
     """Load VGG-19 and say which weights it got; the offline warning becomes one plain line."""
-    import torch
-
     from .model import load_vgg19, resolve_device
     from .weights import OfflineWeightsWarning, weights_origin
 
     try:
         dev = resolve_device(device)
-    except RuntimeError as err:  # torch's own message lists every device type it knows
-        raise ValueError(f"unknown device {device!r}: use auto, cpu, cuda or mps") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but this machine has no usable CUDA GPU; use --device auto")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("--device mps was asked for, but Apple's MPS is not available here; use --device auto")
+    except ValueError as err:
+        raise ValueError(f"--device {device}: {err}") from None
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OfflineWeightsWarning)  # _RANDOM_NOTE below says it in one line
@@ -119,41 +172,113 @@ def _check_estimate(dev: Any, precision: str, options: dict[str, Any], force: bo
 
 
 def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, device: str, precision: str,
-         options: dict[str, Any], check: bool = False, force: bool = False):
-    """Load the model, print the set-up, stylise with a progress bar, save ``out`` (also after Ctrl-C).
+         options: dict[str, Any], check: bool = False, force: bool = False, interrupts: "_Interrupts | None" = None):
+    """Check ``out``, load the model and images, print the set-up, stylise with a progress bar, save ``out``
+    (also after Ctrl-C; to a fallback file named on stderr if ``out`` cannot be written after all).
 
     ``check``: print the time and memory estimate first, and refuse a run too large to fit (unless ``force``).
     """
-    from .images import load_image
     from .engine.precision import resolve_precision
+    from .engine.settings import default_size
+    from .result import StopReason
     from .transfer import stylize
 
-    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-        raise ValueError(f"the output {str(out)!r} needs a .png or .jpg suffix")
+    interrupts = _Interrupts() if interrupts is None else interrupts
+    _check_output(out, {"content": content, "style": style})  # before minutes of work, not after
     t0 = time.perf_counter()
     model, dev = _load_model(weights, pooling, device)
     chosen = resolve_precision(precision, dev)
     _say(f"device: {dev}, precision: {chosen}" + (" (auto)" if precision == "auto" else ""))
     options = {k: v for k, v in options.items() if v is not None}  # None -> stylize's presets
-    if check:  # images first: a bad file is reported before the estimate's few seconds of timing
-        content, style = load_image(content), load_image(style)
+    size = options.get("size") or default_size(dev)
+    content, style = _load_inputs(content, style, size)  # before the estimate: a bad file is reported first
+    if check:
         _check_estimate(dev, chosen, options, force, tuple(content.shape[-2:]))
-    result = stylize(content, style, model=model, precision=precision, progress=True, **options)
-    saved = result.save(out)
+    interrupts.start_run()  # a Ctrl-C that library code swallowed still counts (raises here)
+    try:
+        result = stylize(content, style, model=model, precision=precision, progress=True, stop=interrupts, **options)
+    except MemoryError as err:
+        raise ValueError(f"{err} Use a smaller --size than {size} (without --force, the estimate before the run "
+                         "refuses sizes that will not fit).") from None
+    lower = "lower --style-weight / --content-weight (or check the weights file)"
+    if result.stop_reason == StopReason.NON_FINITE and result.steps == 0:
+        raise ValueError(f"the loss was infinite or NaN from the very first step, so there is no result to save: {lower}")
+    with interrupts.deferred():  # a second Ctrl-C must not cut the save short
+        saved = _save(result, out)
+    if result.stop_reason == StopReason.NON_FINITE:
+        raise ValueError(f"the loss became infinite or NaN after step {result.steps}; the last image with a finite "
+                         f"loss was saved to {saved}, but it is barely styled: {lower}")
     h, w = result.image.shape[-2:]
-    if result.stopped and result.stop_reason != "interrupted":  # stylize reports Ctrl-C itself
+    if result.stopped and not interrupts.is_set() and result.stop_reason != "interrupted":
         _say(f"stopped early: {result.stopped}")
     counts = Counter(step["precision"] for step in result.history)
     mix = f" ({' + '.join(f'{n} {p}' for p, n in counts.items())})" if len(counts) > 1 else ""
     _say(f"{result.steps} steps{mix} at {w}x{h} px in {time.perf_counter() - t0:.1f} s "
          f"({result.seconds_per_step:.2f} s/step, preset {result.settings['preset']})")
-    _say(f"saved {saved}")
+    if saved == out:
+        _say(f"saved {saved}")
     return result, saved
 
 
-def _exit_code(result) -> int:
-    """0 for a finished run; 130 when Ctrl-C ended it (the best image so far was still saved)."""
-    return INTERRUPT_EXIT if result.stop_reason == "interrupted" else 0
+def _check_output(out: Path, inputs: dict[str, Any]) -> None:
+    """Refuse an output that would overwrite an input image or that cannot be written (before the run)."""
+    from .images import check_writable
+
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise ValueError(f"the output {str(out)!r} needs a .png or .jpg suffix")
+    for role, source in inputs.items():
+        path = _input_path(source)
+        if path is not None and out.exists() and os.path.samefile(path, out):
+            raise ValueError(f"-o {out} would overwrite the {role} image {source}: choose another output name")
+    check_writable(out)
+
+
+def _input_path(source: Any) -> Path | None:
+    """The file an image argument names (a path or a bundled name), or None (a URL, a missing file)."""
+    from .images import ImageLoadError, _resolve_path
+
+    if not isinstance(source, (str, os.PathLike)) or str(source).lower().startswith(("http://", "https://")):
+        return None
+    try:
+        return _resolve_path(os.fspath(source))
+    except (ImageLoadError, OSError):
+        return None
+
+
+def _load_inputs(content: Any, style: Any, size: int):
+    """Load both images, downscaled on load so a huge photo works (stylize resizes them to ``size`` later)."""
+    from .images import WORKING_MAX_SIZE, load_image
+
+    cap = max(size, WORKING_MAX_SIZE)
+    return load_image(content, max_size=cap), load_image(style, max_size=cap)
+
+
+def _save(result: Any, out: Path) -> Path:
+    """Save the result to ``out``; if that fails after all, to a fallback file (named on stderr). Returns the path."""
+    try:
+        return result.save(out)
+    except (OSError, ValueError) as err:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for folder in (Path.cwd(), Path(tempfile.gettempdir())):
+            fallback = folder / f"stlib-result-{stamp}{out.suffix.lower()}"
+            try:
+                result.save(fallback)
+            except (OSError, ValueError):
+                continue
+            print(f"stlib: error: could not write {out} ({_one_line(err)}); saved the result to {fallback} instead",
+                  file=sys.stderr, flush=True)
+            return fallback
+        raise
+
+
+def _exit_code(result, saved: Path, out: Path, interrupts: "_Interrupts") -> int:
+    """0 for a finished run; 130 when Ctrl-C ended it (the best image so far was still saved); 2 when the
+    result had to go to a fallback file."""
+    if interrupts.is_set() or result.stop_reason == "interrupted":
+        where = f"the best image so far is saved in {saved}"
+        print(f"stlib: interrupted (Ctrl-C) at step {result.steps}; {where}", file=sys.stderr, flush=True)
+        return INTERRUPT_EXIT
+    return 0 if saved == out else USER_ERROR_EXIT
 
 
 # ----------------------------------------------------------------------------------------------- commands
@@ -164,10 +289,11 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         "content_weight": args.content_weight, "tv_weight": args.tv_weight, "optimizer": args.optimizer,
         "init": args.init, "seed": args.seed, "scales": args.scales, "preserve_color": args.preserve_color,
     }
-    result, _ = _run(args.content, args.style, Path(args.output), weights=args.weights, pooling=args.pooling,
-                     device=args.device, precision=args.precision, options=options,
-                     check=not args.no_estimate, force=args.force)
-    return _exit_code(result)
+    out = Path(args.output)
+    result, saved = _run(args.content, args.style, out, weights=args.weights, pooling=args.pooling,
+                         device=args.device, precision=args.precision, options=options,
+                         check=not args.no_estimate, force=args.force, interrupts=args.interrupts)
+    return _exit_code(result, saved, out, args.interrupts)
 
 
 def _grid(content: Any, style: Any, result_image, height: int):
@@ -200,11 +326,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     _say(f"demo: {DEMO_CONTENT} in the style of {DEMO_STYLE}, {size} px, {steps} steps"
          + (" (STLIB_FAST=1)" if fast else ""))
     result, saved = _run(DEMO_CONTENT, DEMO_STYLE, out, weights=args.weights, pooling="max", device=args.device,
-                         precision=args.precision, options={"size": size, "steps": steps, "seed": 0})
+                         precision=args.precision, options={"size": size, "steps": steps, "seed": 0},
+                         interrupts=args.interrupts)
     grid_path = saved.with_name(f"{saved.stem}_grid.png")
     _grid(DEMO_CONTENT, DEMO_STYLE, result.image, height=result.image.shape[-2]).save(grid_path)
     _say(f"saved {grid_path} (content | style | result)")
-    return _exit_code(result)
+    return _exit_code(result, saved, out, args.interrupts)
 
 
 def _cmd_weights_download(args: argparse.Namespace) -> int:
@@ -220,7 +347,10 @@ def _cmd_weights_export(args: argparse.Namespace) -> int:
     """``stlib weights export -o PATH``: write a features-only weights file (+ .sha256)."""
     from .weights import export_weights, sha256_file
 
-    path = export_weights(args.output, source=args.source, dtype=args.dtype)
+    out = Path(args.output).expanduser()
+    if Path(args.source).expanduser().is_file() and out.exists() and os.path.samefile(args.source, out):
+        raise ValueError(f"-o {out} would overwrite the source weights file {args.source}: choose another name")
+    path = export_weights(out, source=args.source, dtype=args.dtype)
     _say(f"exported {args.source} VGG-19 features as {args.dtype}: {path} ({format_bytes(path.stat().st_size)})")
     _say(f"sha256: {sha256_file(path)} (also in {path.name}.sha256)")
     _say(f"use it with: STLIB_WEIGHTS={path}  or  stlib.load_vgg19({str(path)!r})")
@@ -228,16 +358,23 @@ def _cmd_weights_export(args: argparse.Namespace) -> int:
 
 
 def _info_file(path: Path) -> None:
-    from .weights import read_weights_file, sha256_file
+    """Describe a weights file after loading and checking it (``read_weights_file`` refuses a bad one)."""
+    from .weights import EXPORT_FORMAT, read_weights_file, sha256_file
 
     _, info = read_weights_file(path)
-    source = info.get("origin") or ("ImageNet (torchvision checkpoint)" if info["format"] == "torchvision" else "?")
+    if info["origin"] == "imagenet" and info["format"] == "torchvision":
+        source = "ImageNet (torchvision's VGG-19 checkpoint, sha256 verified)"
+    elif info["format"] == EXPORT_FORMAT:
+        source = f"{info['origin']} (as recorded by `stlib weights export`)"
+    else:
+        source = "unknown, not verified as ImageNet (its sha256 is not that of torchvision's checkpoint)"
     _say(f"file:   {info['path']}")
     _say(f"format: {info['format']}")
     _say(f"dtype:  {info['dtype']}")
     _say(f"size:   {format_bytes(info['size_bytes'])} ({info['size_bytes']} bytes)")
     _say(f"sha256: {sha256_file(path)}")
     _say(f"source: {source}")
+    _say(f"checked: {info['checked']}")
 
 
 def _info_auto() -> None:
@@ -320,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--style-weight", type=float, help="style weight (default: from the preset)")
     t.add_argument("--content-weight", type=float, help="content weight (default: from the preset)")
     t.add_argument("--tv-weight", type=float, help="total-variation weight (default: from the preset)")
-    t.add_argument("--optimizer", choices=["lbfgs", "adam"], help="default: lbfgs")
+    t.add_argument("--optimizer", choices=["lbfgs", "lbfgs-plain", "adam"],  # = engine.settings.OPTIMIZERS
+                   help="default: lbfgs (safeguarded); lbfgs-plain: without the safeguard, as torch's tutorial")
     t.add_argument("--init", choices=["content", "noise", "style"], help="starting image (default: content)")
     t.add_argument("--seed", type=int, help="seed for init=noise (default 0)")
     t.add_argument("--scales", type=_positive_int, help="coarse-to-fine octaves, e.g. 3 = size/4, size/2, size")
@@ -360,21 +498,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``stlib`` command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
-    from .images import ImageLoadError
-    from .weights import WeightsError
+    """Run the ``stlib`` command line with ``argv`` (default ``sys.argv[1:]``); return the exit code.
 
+    Ctrl-C is caught from the first line on (torch's import alone takes seconds): it always ends with
+    ``stlib: interrupted ...`` and exit code 130, after saving the best image if a run had started.
+    """
+    interrupts = _Interrupts().install()
+    try:
+        return _main(argv, interrupts)
+    except KeyboardInterrupt:
+        print("stlib: interrupted (Ctrl-C); nothing was saved", file=sys.stderr, flush=True)
+        return INTERRUPT_EXIT
+    finally:
+        interrupts.restore()
+        if interrupts.is_set() and threading.current_thread() is threading.main_thread():
+            # The process is ending: Python's shutdown resets handlers to the default, so a late second press
+            # would kill it by signal (status -2 instead of 130). An ignored SIGINT is left alone by the shutdown.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _main(argv: Sequence[str] | None, interrupts: _Interrupts) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv) if argv is not None else None)
     except SystemExit as exit_:  # --help, --version, or a usage error (argparse printed it already)
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else USER_ERROR_EXIT)
+    args.interrupts = interrupts
+    from .images import ImageLoadError  # after the handler: these imports load torch (seconds)
+    from .weights import WeightsError
+
     try:
         return int(args.func(args))
-    except (ImageLoadError, WeightsError, ValueError, KeyError, OSError) as err:  # OSError: e.g. no permission
+    except (ImageLoadError, WeightsError, ValueError, KeyError, OSError, MemoryError) as err:
         print(f"stlib: error: {_one_line(err)}", file=sys.stderr)
         return USER_ERROR_EXIT
-    except KeyboardInterrupt:  # before the optimisation started (stylize itself saves on Ctrl-C)
-        print("stlib: interrupted", file=sys.stderr)
-        return INTERRUPT_EXIT
-

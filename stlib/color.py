@@ -41,9 +41,9 @@ def luminance_only(image: torch.Tensor, like: "torch.Tensor | None" = None) -> t
     return y.clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
 
 
-def recombine_color(stylised: torch.Tensor, colour_source: torch.Tensor) -> torch.Tensor:
-    """Brightness of ``stylised`` with the I/Q colour channels of ``colour_source`` (same size), clamped to [0, 1]."""
-    yiq = rgb_to_yiq(colour_source)
+def recombine_color(stylised: torch.Tensor, color_source: torch.Tensor) -> torch.Tensor:
+    """Brightness of ``stylised`` with the I/Q colour channels of ``color_source`` (same size), clamped to [0, 1]."""
+    yiq = rgb_to_yiq(color_source)
     yiq = torch.cat([rgb_to_yiq(stylised)[:, :1], yiq[:, 1:]], dim=1)
     return yiq_to_rgb(yiq).clamp(0, 1)
 

@@ -37,6 +37,7 @@ __all__ = [
     "ImageNotFoundError",
     "load_image",
     "save_image",
+    "check_writable",
     "to_pil",
     "resize",
     "images_dir",
@@ -49,10 +50,12 @@ ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 BUNDLED_KINDS = ("content", "style")
 ABSURD_PIXELS = 1_000_000_000  # refuse images above one gigapixel outright
-URL_TIMEOUT_S = 30.0
-MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
+#: stylize and the CLI downscale larger images on load (a 196-megapixel photo is fine) unless size asks for more.
+WORKING_MAX_SIZE = 2048
 FLOAT_TOLERANCE = 0.1  # float pixels this far outside [0, 1] are clamped; further is an error
-USER_AGENT = "stlib (neural style transfer teaching kit)"
+#: Saving clamps an optimiser's overshoot (e.g. 1.3) but refuses another convention: 0-255 data would come out
+#: white, a [-1, 1] or mean/std-normalised image black.
+SAVE_CLAMP_RANGE = (-0.5, 2.0)
 DATA_DIR = Path(__file__).resolve().parent / "data"  # package data: content/ and style/
 
 _PIL_LIMIT_LOCK = threading.RLock()
@@ -208,11 +211,17 @@ def _resolve_path(text: str) -> Path:
 
 
 def _download(url: str) -> bytes:
-    """Fetch the bytes at `url` with a timeout, turning network failures into ImageLoadError."""
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    """Fetch the bytes at `url` within a total deadline and a size cap, turning failures into ImageLoadError."""
+    from .downloads import IMAGE_DEADLINE_S, IMAGE_MAX_BYTES, DownloadError, deadline_s, fetch, max_bytes
+
+    buf = io.BytesIO()
     try:
-        with urllib.request.urlopen(request, timeout=URL_TIMEOUT_S) as response:
-            data = response.read(MAX_DOWNLOAD_BYTES + 1)
+        fetch(url, buf, deadline=deadline_s(IMAGE_DEADLINE_S), limit=max_bytes(IMAGE_MAX_BYTES))
+    except DownloadError as exc:
+        raise ImageLoadError(
+            f"{exc}. Download the image in a browser (or a smaller version of it), "
+            "save it next to your notebook, and pass its file path instead."
+        ) from None
     except urllib.error.HTTPError as exc:
         raise ImageLoadError(
             f"Downloading {url} failed: the server answered HTTP {exc.code} {exc.reason}. "
@@ -224,12 +233,7 @@ def _download(url: str) -> bytes:
             f"Could not reach {url} ({reason}). Are you offline? Download the image in a browser, "
             "save it next to your notebook, and pass its file path to load_image instead."
         ) from None
-    if len(data) > MAX_DOWNLOAD_BYTES:
-        raise ImageLoadError(
-            f"{url} is larger than {MAX_DOWNLOAD_BYTES // 2**20} MB, too big for an image to style. "
-            "Download a smaller version and pass its path."
-        )
-    return data
+    return buf.getvalue()
 
 
 @contextmanager
@@ -309,8 +313,8 @@ def _pil_pipeline(
         raise _corrupt_error(label, exc) from None
     try:
         img = ImageOps.exif_transpose(img)  # phone photos: stored sideways plus an "orientation" tag
-    except (ValueError, TypeError, KeyError, OSError, SyntaxError):
-        pass  # unreadable EXIF data: use the pixels as stored
+    except (ValueError, TypeError, KeyError, OSError, SyntaxError, AttributeError):
+        pass  # unreadable EXIF data (or Pillow < 9.2 on a TIFF whose file it already closed): pixels as stored
     img, int_scale = _to_working_mode(img, label)
 
     if max_size is not None and max(img.size) > max_size:
@@ -347,9 +351,11 @@ def _to_working_mode(img: Image.Image, label: str) -> tuple[Image.Image, float |
         return flat.convert("L" if mode in ("LA", "La") else "RGB"), None
     if mode == "P":
         return img.convert("RGB"), None
-    if mode.startswith("I;16") or mode == "I":
+    if mode.startswith("I;16"):
         # 16-bit PNG/TIFF hold 0..65535: keep the full precision in a float image and divide later.
-        return (img.convert("I") if mode != "I" else img).convert("F"), 65535.0
+        return img.convert("I").convert("F"), 65535.0
+    if mode == "I":
+        return img.convert("F"), _int32_scale(img, label)
     if mode == "F":
         return img, None
     try:
@@ -359,6 +365,21 @@ def _to_working_mode(img: Image.Image, label: str) -> tuple[Image.Image, float |
             f"{label} uses Pillow mode {mode!r}, which is not supported ({exc}). "
             "Re-save it as an ordinary RGB PNG or JPEG."
         ) from None
+
+
+def _int32_scale(img: Image.Image, label: str) -> float:
+    """The divisor for a 32-bit integer image: the smallest of 255, 65535 and its own maximum that holds it.
+
+    32-bit TIFFs carry no declared range; 8-bit or 16-bit data saved as int32 is common, and dividing
+    0-255 data by 65535 would give a black picture.
+    """
+    lo, hi = img.getextrema()
+    if lo < 0:
+        raise ImageLoadError(
+            f"{label} is a 32-bit integer image with negative values ({lo} to {hi}), so it has no meaning as "
+            "brightness. Rescale it to 0-255 (or save it as an 8-bit PNG) first."
+        )
+    return 255.0 if hi <= 255 else 65535.0 if hi <= 65535 else float(hi)
 
 
 def _to_srgb(img: Image.Image) -> Image.Image:
@@ -462,6 +483,8 @@ def _tensor_to_image(t: torch.Tensor) -> torch.Tensor:
 
 def _scale_to_unit(arr: np.ndarray, label: str) -> np.ndarray:
     """uint8 / uint16 / bool / float array → float32 array in [0, 1] (same shape)."""
+    if arr.size == 0:
+        raise ImageLoadError(f"{label} has no pixels (a side of length 0). Pass a real image.")
     if arr.dtype == np.uint8:
         return arr.astype(np.float32) / np.float32(255.0)
     if arr.dtype == np.uint16:
@@ -489,7 +512,8 @@ def _channels_last_to_tensor(data: np.ndarray) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- output
 def _as_chw(image: torch.Tensor) -> torch.Tensor:
-    """Accept 1×C×H×W / C×H×W / H×W (C = 1 or 3) on any device → 3×H×W float CPU tensor, detached."""
+    """Accept 1×C×H×W / C×H×W / H×W (C = 1 or 3; float in [0, 1] or uint8 0-255) on any device → 3×H×W float
+    CPU tensor in [0, 1], detached. Anything that would come out black, white or garbage is refused instead."""
     t = image.detach()
     if t.ndim == 4:
         if t.shape[0] != 1:
@@ -501,21 +525,79 @@ def _as_chw(image: torch.Tensor) -> torch.Tensor:
         t = t[None]
     if t.ndim != 3 or t.shape[0] not in (1, 3):
         raise ValueError(f"Expected an image tensor of shape 1×3×H×W or 3×H×W, got {tuple(image.shape)}.")
-    t = t.to("cpu", torch.float32)
-    return t.expand(3, -1, -1) if t.shape[0] == 1 else t
+    if t.numel() == 0:
+        raise ValueError(f"The image tensor of shape {tuple(image.shape)} has no pixels; there is nothing to save.")
+    t = t.cpu()
+    if t.dtype == torch.uint8:
+        t = t.float() / 255.0
+    elif t.dtype == torch.bool:
+        t = t.float()
+    elif not t.is_floating_point():
+        raise ValueError(
+            f"The image tensor holds {str(t.dtype).replace('torch.', '')} values; images are float in [0, 1] or "
+            "uint8 0-255. Convert it, e.g. t.to(torch.uint8) if the values are 0-255."
+        )
+    t = t.to(torch.float32)
+    _check_float_pixels(t)
+    return t.clamp(0.0, 1.0).expand(3, -1, -1) if t.shape[0] == 1 else t.clamp(0.0, 1.0)
+
+
+def _check_float_pixels(t: torch.Tensor) -> None:
+    """Refuse NaN/inf pixels and floats outside ``SAVE_CLAMP_RANGE`` (they would be written black or white)."""
+    finite = torch.isfinite(t)
+    if not bool(finite.all()):
+        bad = int(t.numel() - finite.sum())
+        raise ValueError(
+            f"The image has {bad} NaN or infinite pixel value(s), so it was not turned into a picture (they would "
+            "show as black). This usually means an optimisation diverged: lower its weights or learning rate."
+        )
+    lo, hi = float(t.min()), float(t.max())
+    if lo < SAVE_CLAMP_RANGE[0] or hi > SAVE_CLAMP_RANGE[1]:
+        hint = " It looks like 0-255 values: divide by 255 (or convert to torch.uint8)." if hi > 2.0 and lo >= 0 else ""
+        raise ValueError(
+            f"The image has float values from {lo:.3g} to {hi:.3g}, but float images must lie in [0, 1].{hint} "
+            "If it was normalised (e.g. with ImageNet mean/std), undo that first, or clamp it with .clamp(0, 1)."
+        )
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
-    """Tensor 1×3×H×W or 3×H×W (any device, may require grad) → RGB PIL image (values clamped, rounded)."""
+    """Tensor 1×3×H×W or 3×H×W (float in [0, 1] or uint8; any device, may require grad) → RGB PIL image."""
     if isinstance(image, Image.Image):
         return image.convert("RGB")
-    t = torch.nan_to_num(_as_chw(image), nan=0.0).clamp(0.0, 1.0)
-    arr = t.mul(255.0).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    arr = _as_chw(image).mul(255.0).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
     return Image.fromarray(arr, mode="RGB")
 
 
+def check_writable(path: str | os.PathLike) -> Path:
+    """Raise ``OSError`` with a sentence if an image could not be written at ``path`` (checked by creating it).
+
+    Used before a long run, so an unwritable output is reported before the work, not after it.
+    """
+    path = Path(path).expanduser()
+    for folder in (path.parent, *path.parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise NotADirectoryError(f"Cannot save {path}: {folder} is a file, not a folder. Choose another path.")
+            break
+    if path.is_dir():
+        raise IsADirectoryError(f"Cannot save to {path}: it is a folder. Give a file name, e.g. {path / 'result.png'}.")
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise OSError(f"Cannot write {path} ({exc.strerror or exc}). Choose another output file or folder.") from None
+    if not existed:
+        path.unlink()
+    return path
+
+
 def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike) -> Path:
-    """Save a 1×3×H×W / 3×H×W tensor (clamped to [0, 1]) or PIL image; format from the suffix; returns the path."""
+    """Save a 1×3×H×W / 3×H×W tensor (float in [0, 1] or uint8 0-255) or a PIL image; format from the suffix.
+
+    The file appears complete or not at all (written to a temporary name, then renamed). Returns the path.
+    """
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
     if not suffix:
@@ -523,16 +605,20 @@ def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike) -> Pa
     pil = to_pil(image) if isinstance(image, torch.Tensor) else image
     if not isinstance(pil, Image.Image):
         raise TypeError(f"save_image needs a torch tensor or a PIL image, not {type(image).__name__}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix in (".jpg", ".jpeg"):
-        if pil.mode != "RGB":  # JPEG has no alpha: flatten onto white like load_image does
-            pil = to_pil(load_image(pil, min_size=1))
-        pil.save(path, quality=95)
-    else:
-        try:
-            pil.save(path)
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"Cannot save {str(path)!r}: {exc}. Use .png or .jpg.") from None
+    if suffix in (".jpg", ".jpeg") and pil.mode != "RGB":  # JPEG has no alpha: flatten onto white like load_image
+        pil = to_pil(load_image(pil, min_size=1))
+    check_writable(path)
+    part = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        if suffix in (".jpg", ".jpeg"):
+            pil.save(part, quality=95)
+        else:
+            pil.save(part)
+        os.replace(part, path)
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"Cannot save {str(path)!r}: {exc}. Use .png or .jpg.") from None
+    finally:
+        part.unlink(missing_ok=True)
     return path
 
 

@@ -245,11 +245,23 @@ def load_vgg19(
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"``/None -> CUDA if available, else Apple MPS if available, else CPU; anything else as given."""
+    """``"auto"``/None -> CUDA if available, else Apple MPS if available, else CPU; anything else as given,
+    checked: a ``ValueError`` for a device type stlib cannot run on (e.g. "meta") or one this machine lacks."""
     if device is None or device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    return torch.device(device)
+    usable = "use 'auto', 'cpu', 'cuda' (or 'cuda:1') or 'mps'"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):  # torch's own message lists every device type it knows
+        raise ValueError(f"unknown device {device!r}: {usable}") from None
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {device!r} cannot run style transfer (it holds no real data): {usable}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for, but this machine has no usable CUDA GPU; use 'auto' or 'cpu'")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} was asked for, but Apple's MPS is not available here; use 'auto' or 'cpu'")
+    return dev

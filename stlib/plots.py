@@ -107,7 +107,8 @@ def plot_losses(
 ) -> Figure:
     """Loss curves of several runs: ``runs`` maps label -> StylizeResult (or its history); ``x`` is "step" or "time".
 
-    ``key`` is "total", "content", "style", "tv" or a per-layer key such as "style:relu3_1".
+    ``key`` is "total", "content", "style", "tv" or a per-layer key such as "style:relu3_1". A dot marks the
+    step whose image a run returned (``best`` in its history).
     """
     if x not in ("step", "time"):
         raise ValueError(f"x must be 'step' or 'time' (seconds), not {x!r}")
@@ -122,17 +123,20 @@ def plot_losses(
             continue
         values = [_value(h, key) for h in history]
         if all(v is None for v in values):
-            available = sorted(k for k in history[0] if k not in ("layers", "size", "precision", "step", "time"))
+            available = sorted(k for k in history[0] if k not in ("layers", "size", "precision", "step", "time", "accepted", "best"))
             available += sorted(history[0].get("layers", {}))
             raise KeyError(f"no loss called {key!r} in run {label!r}; available: {', '.join(available)}")
         xs = [float(h["step"] if x == "step" else h["time"]) for h in history]
         pairs = [(a, v) for a, v in zip(xs, values) if v is not None and (v > 0 or not logy)]
-        curves.append((str(label), [p[0] for p in pairs], [p[1] for p in pairs]))
+        best = [(a, v) for a, v, h in zip(xs, values, history) if h.get("best") and v is not None and (v > 0 or not logy)]
+        curves.append((str(label), [p[0] for p in pairs], [p[1] for p in pairs], best))
     own = ax is None
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    for label, xs_drawn, ys_drawn in curves:
-        ax.plot(xs_drawn, ys_drawn, label=label, linewidth=1.6)
+    for label, xs_drawn, ys_drawn, best in curves:
+        line, = ax.plot(xs_drawn, ys_drawn, label=label, linewidth=1.6)
+        for bx, by in best:  # the step whose image the run returned
+            ax.plot([bx], [by], "o", color=line.get_color(), markersize=5)
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel("optimisation step" if x == "step" else "wall time (seconds)")
@@ -317,11 +321,11 @@ def show_receptive_fields(
     h, w = picture.shape[-2:]
     fig, ax = plt.subplots(figsize=(size * 1.6, size * h / w))
     ax.imshow(_hwc(picture))
-    colours = plt.get_cmap("plasma")
+    colors = plt.get_cmap("plasma")
     for i, name in enumerate(sorted(layers, key=layer_index)):
         rf = receptive_field(name)
-        colour = colours(i / max(1, len(layers) - 1) * 0.85)
-        ax.add_patch(plt.Rectangle((w / 2 - rf / 2, h / 2 - rf / 2), rf, rf, fill=False, edgecolor=colour,
+        color = colors(i / max(1, len(layers) - 1) * 0.85)
+        ax.add_patch(plt.Rectangle((w / 2 - rf / 2, h / 2 - rf / 2), rf, rf, fill=False, edgecolor=color,
                                    linewidth=2, label=f"{name}: {rf} x {rf} px"))
     ax.set_xlim(-0.5, w - 0.5)
     ax.set_ylim(h - 0.5, -0.5)

@@ -20,7 +20,7 @@ class StopReason(str, enum.Enum):
     """
 
     CONVERGED = "converged"        # the best loss stopped improving, without a rise
-    DIVERGED = "diverged"          # the loss rose and did not come back
+    DIVERGED = "diverged"          # the loss rose and stayed above its best (the best image is returned)
     NON_FINITE = "non_finite"      # the loss became inf or NaN
     INTERRUPTED = "interrupted"    # Ctrl-C (KeyboardInterrupt)
     STOP_EVENT = "stop_event"      # ``stop.is_set()`` (the studio's Stop button)
@@ -44,8 +44,10 @@ class StylizeResult:
 
     ``image`` is (1, 3, H, W) in [0, 1] on the CPU; ``history`` has one dict per step with the weighted
     ``content``, ``style``, ``tv`` and ``total`` losses, the unweighted per-layer losses under ``layers``,
-    ``time`` (seconds since the start) and ``size``. ``stop_reason`` is None for a complete run, else a
-    ``StopReason``; ``stopped`` is the sentence that says why, for people.
+    ``time`` (seconds since the start), ``size``, ``accepted`` (False: a step the safeguarded L-BFGS rejected
+    because it raised the loss) and ``best`` (True on the one step whose image is returned: ``best_step``, the
+    lowest loss of the last scale). ``stop_reason`` is None for a complete run, else a ``StopReason``;
+    ``stopped`` is the sentence that says why, for people.
     """
 
     image: torch.Tensor
@@ -59,6 +61,7 @@ class StylizeResult:
     settings: dict[str, Any] = field(default_factory=dict)
     stopped: str | None = None
     stop_reason: StopReason | None = None
+    best_step: int | None = None
 
     @property
     def seconds_per_step(self) -> float:

@@ -19,33 +19,40 @@ import torch
 from .color import recombine_color
 from .engine.monitor import RunMonitor
 from .engine.objective import compute_targets, objective
-from .engine.optim import LBFGS, Adam
+from .engine.optim import LBFGS, Adam, SafeguardedLBFGS
 from .engine.precision import autocast, memory_format
 from .engine.scales import initial_image, scale_plan, upsampled
-from .engine.settings import LayerSpec, RunImages, RunSettings, count_styles, load_run_images, resolve_model, resolve_settings
+from .engine.budget import explains_memory_errors
+from .engine.settings import (LayerSpec, RunImages, RunSettings, check_image_sizes, count_styles, load_run_images,
+                              resolve_model, resolve_settings)
 from .engine.steps import Closure, NonFiniteLoss, make_step
-from .images import resize
+from .images import WORKING_MAX_SIZE, resize
 from .model import VGG19Features
 from .result import StepInfo, StopReason, StylizeResult
 
 __all__ = ["stylize", "compute_targets", "objective", "scale_plan", "StepInfo", "StopReason", "StylizeResult"]
 
-#: L-BFGS curvature pairs kept. 10 beat 20 and 50 on the objective reached in 300 steps at 128 and 256 px
-#: (the per-step clamp to [0, 1] makes old pairs stale) and costs 24 bytes per pixel per pair: 10 pairs
-#: are 0.25 GB at 2048 px where 50 would be 1.3 GB. See benchmarks/README.md.
+#: L-BFGS curvature pairs kept: few, because the per-step clamp to [0, 1] makes old pairs stale (a longer
+#: history optimised worse) and each pair costs 24 bytes per pixel (benchmarks/README.md, "L-BFGS history").
 LBFGS_HISTORY = 10
 
 
 def make_optimizer(name: str, x: torch.Tensor, lr: float | None) -> LBFGS | Adam:
-    """The optimiser for the image ``x``: L-BFGS (lr 1, one closure per step) or Adam (lr 0.02).
+    """The optimiser for the image ``x``: "lbfgs" (safeguarded, lr 1), "lbfgs-plain" (lr 1) or "adam" (lr 0.02).
 
-    stlib.engine.optim's, which compute what torch.optim's do without importing torch._dynamo (~1 s, ~180 MB).
+    stlib.engine.optim's, which work without importing torch._dynamo (~1 s, ~180 MB); the plain L-BFGS and Adam
+    compute what torch.optim's do, one closure evaluation per step.
     """
-    if name == "lbfgs":
+    if name == "adam":
+        return Adam(x, lr=lr or 0.02)
+    if name == "lbfgs-plain":
         return LBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY)
-    return Adam(x, lr=lr or 0.02)
+    # floor=0: every term of the objective is >= 0, so a step whose model promises more than half the way down
+    # to 0 has too little curvature (the cap kept the course's settings free of >2x rises; test_course_settings).
+    return SafeguardedLBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY, floor=0.0)
 
 
+@explains_memory_errors
 def stylize(
     content: Any,
     style: Any,
@@ -90,8 +97,12 @@ def stylize(
 
     Arguments: ``style_layers``/``content_layers`` are ``{layer: weight}`` dicts or lists of names (weight
     1); zero weights switch a term off, so content-only or style-only reconstructions work.
-    ``optimizer``: "lbfgs" (lr 1, one closure per step, no absolute tolerances; stops early only when the
-    loss improved by less than ``rtol`` relative over 20 steps) or "adam" (lr 0.02).
+    ``optimizer``: "lbfgs" (lr 1, one closure per step: ``SafeguardedLBFGS``, which rejects a step that raised
+    the loss and backtracks), "lbfgs-plain" (torch's L-BFGS with one closure per step and no line search, as
+    the PyTorch tutorial runs it; it can overshoot and climb) or "adam" (lr 0.02). A run stops early only when
+    its best loss improved by less than ``rtol`` (relative) over 20 steps: "converged" if no loss of those steps
+    rose above the best, "diverged" if all did (``stlib.engine.monitor.plateau_reason``). ``result.best_step``
+    is the step whose image is returned (the best loss of the last scale), marked ``best`` in the history.
     ``init``: "content", "noise" (seeded), "style", or an image tensor (warm start).
     ``size``: long edge in pixels (default 512 on a GPU, 256 otherwise). ``scales``: coarse-to-fine, as
     a number of octaves (``scales=3`` runs size/4, size/2, size) or increasing fractions of ``size``, with
@@ -118,7 +129,8 @@ def stylize(
         tv_weight=tv_weight, content_layers=content_layers, style_layers=style_layers, optimizer=optimizer, lr=lr,
         init=init, seed=seed, size=size, scales=scales, steps=steps, precision=precision, cuda_graph=cuda_graph,
         preserve_color=preserve_color, style_blend=style_blend, gram_norm=gram_norm, rtol=rtol, every=every)
-    images = load_run_images(content, style, run.preserve_color)
+    images = load_run_images(content, style, run.preserve_color, max_size=max(run.plan[-1][0], WORKING_MAX_SIZE))
+    check_image_sizes(images, run)
     model.to(memory_format=memory_format(run.precision, dev))  # channels-last where it is faster
     monitor = RunMonitor(run.total_steps, progress=progress, every=run.every, rtol=run.rtol, callback=callback,
                          stop=stop, t_start=t_start)
@@ -138,6 +150,7 @@ def stylize(
         x = best if best is not None else x
     finally:
         monitor.close()
+    monitor.mark_best()
 
     assert x is not None
     image = x.detach().float().clamp(0, 1)
@@ -147,6 +160,7 @@ def stylize(
         image=image.cpu(), history=monitor.history, elapsed=time.perf_counter() - t_start, setup_time=setup_time,
         steps=monitor.step, weights_source=model.weights_source, device=str(dev), precision=run.precision,
         settings=run.summary(model.pooling, graph_used), stopped=monitor.message, stop_reason=monitor.reason,
+        best_step=monitor.best_step,
     )
 
 
@@ -159,13 +173,15 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
     start = initial_image(run.init, content, styles[0], run.seed) if previous is None else upsampled(previous, content)
     x = start.detach().clamp(0, 1).clone().requires_grad_(True)
     monitor.start_scale(x)
+    if n_steps == 0:
+        return x.detach(), False
     with autocast(run.precision, run.device):
         targets = compute_targets(model, content, styles, run.content_layers, run.style_layers, run.blend,
                                   run.gram_norm)
     loss_fn = functools.partial(objective, model, targets=targets, content_layers=run.content_layers,
                                 style_layers=run.style_layers, content_weight=run.content_weight,
                                 style_weight=run.style_weight, tv_weight=run.tv_weight, gram_norm=run.gram_norm)
-    step, graphed = (None, False) if n_steps == 0 else make_step(loss_fn, x, run.precision, model, run.cuda_graph)
+    step, graphed = make_step(loss_fn, x, run.precision, model, run.cuda_graph)
     optimizer = make_optimizer(run.optimizer, x, run.lr)
     closure = Closure(step, x, monitor.observe)
     for local in range(n_steps):
@@ -174,7 +190,8 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
         optimizer.step(closure)
         with torch.no_grad():
             x.clamp_(0, 1)
-        if monitor.end_step(x, side, run.precision, last_of_scale=local == n_steps - 1):
+        if monitor.end_step(x, side, run.precision, last_of_scale=local == n_steps - 1,
+                            accepted=getattr(optimizer, "accepted", True)):
             if last and monitor.reason is None:
                 monitor.converged_at_end()
             break  # stopped; or converged, and a converged coarse scale hands over to the next one

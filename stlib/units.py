@@ -1,6 +1,15 @@
-"""How stlib shows durations and sizes to people: one formatter each, used by the CLI, the estimate and the studio."""
+"""How stlib shows numbers to people: weights, durations and sizes, one formatter each (CLI, estimate, studio)."""
 
 from __future__ import annotations
+
+
+def format_number(value: float) -> str:
+    """A weight as a person reads it, two significant digits: ``1e+05`` -> ``1e5``, ``3.16e5`` -> ``3.2e5``, ``5``."""
+    text = f"{value:.2g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return text
 
 
 def format_seconds(seconds: float) -> str:
@@ -22,3 +31,12 @@ def format_bytes(n_bytes: float) -> str:
         if size < 1000 or unit == "GB":
             return f"{size:.1f} {unit}" if size < 100 else f"{size:.0f} {unit}"
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def format_number(value: float) -> str:
+    """A loss weight or ratio as a person reads it, two significant digits: ``1e5``, ``3.2e5``, ``5``, ``0.02``."""
+    text = f"{value:.2g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return text

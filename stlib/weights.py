@@ -17,6 +17,7 @@ import re
 import urllib.error
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -85,7 +86,7 @@ def verify_checksum(path: str | Path) -> str | None:
     """
     path = Path(path)
     side = path.with_name(path.name + ".sha256")
-    expected = side.read_text().split()[0].lower() if side.exists() else _hash_prefix(path)
+    expected = _side_digest(side, path) if side.exists() else _hash_prefix(path)
     if expected is None:
         return None
     stamp = path.with_name(path.name + ".verified")
@@ -107,12 +108,25 @@ def verify_checksum(path: str | Path) -> str | None:
     return actual
 
 
+def _side_digest(side: Path, path: Path) -> str:
+    """The SHA-256 written in a ``.sha256`` side file (``sha256sum`` format); an empty or garbled one is an error."""
+    words = side.read_text(errors="replace").split()
+    digest = words[0].lower() if words else ""
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise WeightsError(
+            f"{side} should hold the SHA-256 of {path.name} (64 hex digits) but is "
+            f"{'empty' if not words else 'garbled'}, so the file cannot be checked. Delete {side.name} (the file "
+            f"is then loaded without a checksum) or write it again with `sha256sum {path.name} > {side.name}`."
+        )
+    return digest
+
+
 # --------------------------------------------------------------------------------------------- download
 def download_imagenet(url: str | None = None, *, progress: bool = True) -> Path:
     """Download torchvision's VGG-19 ImageNet checkpoint into the torch hub cache (once) and return its path.
 
-    Uses ``torch.hub.download_url_to_file``, which checks the SHA-256 prefix in the file name and only
-    moves a complete, verified download into place.
+    The download has a total deadline and a size cap (``stlib.downloads``); only a complete file whose
+    SHA-256 matches the prefix in its name is moved into place.
     """
     url = url or imagenet_url()
     dst = cached_imagenet_path(url)
@@ -120,19 +134,37 @@ def download_imagenet(url: str | None = None, *, progress: bool = True) -> Path:
         verify_checksum(dst)
         return dst
     dst.parent.mkdir(parents=True, exist_ok=True)
+    _fetch_verified(url, dst, progress)
+    verify_checksum(dst)
+    return dst
+
+
+def _fetch_verified(url: str, dst: Path, progress: bool) -> None:
+    """Download ``url`` to ``dst`` within a deadline and a size cap (``stlib.downloads``), via a partial file
+    that only replaces ``dst`` once it is complete and its SHA-256 matches the prefix in ``dst``'s name."""
+    from .downloads import WEIGHTS_DEADLINE_S, WEIGHTS_MAX_BYTES, DownloadError, deadline_s, fetch, max_bytes
+
+    part = dst.with_name(dst.name + ".partial")
     try:
-        torch.hub.download_url_to_file(url, str(dst), hash_prefix=_hash_prefix(dst), progress=progress)
+        with open(part, "wb") as sink:
+            fetch(url, sink, deadline=deadline_s(WEIGHTS_DEADLINE_S), limit=max_bytes(WEIGHTS_MAX_BYTES),
+                  progress=progress)
+        prefix = _hash_prefix(dst)
+        if prefix and not sha256_file(part).startswith(prefix):
+            raise WeightsError(f"the download from {url} is corrupt (its SHA-256 does not start with {prefix}); "
+                               f"try again. {_HOW_TO_GET}")
+        os.replace(part, dst)
+    except DownloadError as err:
+        raise WeightsError(f"{err}. {_HOW_TO_GET}") from None
     except urllib.error.HTTPError as err:
-        raise WeightsError(f"downloading {url} failed: HTTP {err.code} {err.reason}. {_HOW_TO_GET}") from err
-    except (urllib.error.URLError, OSError, TimeoutError) as err:
+        raise WeightsError(f"downloading {url} failed: HTTP {err.code} {err.reason}. {_HOW_TO_GET}") from None
+    except (urllib.error.URLError, OSError) as err:
         raise WeightsError(
             f"could not reach {url} ({getattr(err, 'reason', err)}): this machine seems to be offline. "
             + _HOW_TO_GET
-        ) from err
-    except RuntimeError as err:  # torch hub's "invalid hash value"
-        raise WeightsError(f"the download from {url} is corrupt ({err}); try again. {_HOW_TO_GET}") from err
-    verify_checksum(dst)
-    return dst
+        ) from None
+    finally:
+        part.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------------- formats
@@ -172,7 +204,9 @@ def _to_named(raw: "dict[str, torch.Tensor]", path: Path) -> "dict[str, torch.Te
     return named
 
 
-def _check_shapes(state: "dict[str, torch.Tensor]", path: Path) -> None:
+def _check_state(state: "dict[str, Any]", path: Path) -> str:
+    """Refuse a state that is not VGG-19's features: missing keys, non-tensors, wrong shapes, non-float or
+    non-finite values, each named. Returns a sentence saying what was checked."""
     expected = _expected_shapes()
     missing = sorted(set(expected) - set(state), key=lambda k: layer_index(k.split(".")[0]))
     if missing:
@@ -181,12 +215,60 @@ def _check_shapes(state: "dict[str, torch.Tensor]", path: Path) -> None:
             f"{' ...' if len(missing) > 4 else ''}. {_HOW_TO_GET}"
         )
     for key, shape in expected.items():
-        if tuple(state[key].shape) != shape:
-            raise WeightsError(f"{path}: {key} has shape {tuple(state[key].shape)}, VGG-19 needs {shape}.")
+        value = state[key]
+        if not isinstance(value, torch.Tensor):
+            raise WeightsError(f"{path}: {key} is a {type(value).__name__}, not a tensor, so this is not a VGG-19 "
+                               f"weights file stlib can use. {_HOW_TO_GET}")
+        if tuple(value.shape) != shape:
+            raise WeightsError(f"{path}: {key} has shape {tuple(value.shape)}, VGG-19 needs {shape}.")
+        if not value.is_floating_point():
+            raise WeightsError(
+                f"{path}: {key} holds {str(value.dtype).replace('torch.', '')} values, but VGG-19 weights are "
+                f"floating-point numbers (float16, bfloat16 or float32): this is not a usable weights file. {_HOW_TO_GET}"
+            )
+        bad = int(value.numel() - torch.isfinite(value).sum())
+        if bad:
+            raise WeightsError(
+                f"{path}: {key} contains {bad} NaN or infinite value(s) (of {value.numel()}), so the network "
+                "would only produce NaN. The file is damaged: delete it and download or export it again."
+            )
+    dtypes = sorted({str(state[k].dtype).replace("torch.", "") for k in expected})
+    return (f"{len(expected)} tensors present, all finite {'/'.join(dtypes)} values, every shape as VGG-19 needs")
+
+
+def _export_state(raw: dict, path: Path) -> "dict[str, Any]":
+    """The tensors of an ``stlib weights export`` file, refusing one without them or with altered ones."""
+    state = raw.get("state_dict")
+    if not isinstance(state, dict):
+        found = "no 'state_dict' entry" if state is None else f"a {type(state).__name__} as its 'state_dict'"
+        raise WeightsError(f"{path} is an stlib export file with {found}, so it holds no weights (it was not "
+                           "written completely). Export it again with `stlib weights export`.")
+    _check_state(state, path)
+    if _tensor_digest({k: state[k] for k in state if isinstance(state[k], torch.Tensor)}) != raw.get("tensor_sha256"):
+        raise WeightsError(
+            f"{path} is corrupt: its tensors do not match the checksum recorded when it was exported. "
+            "Export it again with `stlib weights export`."
+        )
+    return state
+
+
+def _checksum_note(path: Path, digest: str | None) -> str:
+    """How the file's SHA-256 was checked, for ``stlib weights info``."""
+    if digest is None:
+        return "file sha256 not checked (no .sha256 file and no hash in its name)"
+    against = "its .sha256 file" if path.with_name(path.name + ".sha256").exists() else "the hash in its name"
+    return f"file sha256 verified against {against}"
+
+
+def _imagenet_prefix() -> str:
+    """The SHA-256 prefix of torchvision's ImageNet checkpoint (from its file name)."""
+    return _hash_prefix(Path(imagenet_url())) or "?"
 
 
 def read_weights_file(path: str | Path) -> "tuple[dict[str, torch.Tensor], dict]":
-    """Load a weights file as ``({'conv1_1.weight': fp32 tensor, ...}, info)``, verifying its checksums."""
+    """Load a weights file as ``({'conv1_1.weight': fp32 tensor, ...}, info)``, verifying its checksums and
+    contents (VGG-19's keys and shapes, finite floating-point tensors); ``info["checked"]`` says what was checked
+    and ``info["origin"]`` is "imagenet" only for a file whose SHA-256 is torchvision's checkpoint's."""
     path = Path(path).expanduser()
     if not path.exists():
         raise WeightsError(f"weights file {path} does not exist. {_HOW_TO_GET}")
@@ -204,17 +286,16 @@ def read_weights_file(path: str | Path) -> "tuple[dict[str, torch.Tensor], dict]
         raise WeightsError(f"{path} holds a {type(raw).__name__}, not a VGG-19 state dict. {_HOW_TO_GET}")
     info: dict = {"path": str(path), "sha256": digest, "size_bytes": path.stat().st_size}
     if raw.get("format") == EXPORT_FORMAT:
-        state = {k: v for k, v in raw["state_dict"].items()}
-        if _tensor_digest(state) != raw.get("tensor_sha256"):
-            raise WeightsError(
-                f"{path} is corrupt: its tensors do not match the checksum recorded when it was exported. "
-                "Export it again with `stlib weights export`."
-            )
-        info.update(format=EXPORT_FORMAT, origin=raw.get("origin", "?"))
+        state = _export_state(raw, path)
+        info.update(format=EXPORT_FORMAT, origin=str(raw.get("origin", "unknown")))
+        info["checked"] = _check_state(state, path) + ", tensor checksum recorded at export matches"
     else:
         state = _to_named(raw, path)
-        info.update(format="torchvision")
-    _check_shapes(state, path)
+        info["checked"] = _check_state(state, path)
+        # ImageNet only when the file's SHA-256 is torchvision's checkpoint's, not merely its format.
+        verified = digest is not None and digest.startswith(_imagenet_prefix())
+        info.update(format="torchvision", origin="imagenet" if verified else "unknown")
+    info["checked"] += "; " + _checksum_note(path, digest)
     info["dtype"] = str(state["conv1_1.weight"].dtype).replace("torch.", "")
     state = {k: v.to(torch.float32).clone() for k, v in _expected_shapes_items(state)}
     return state, info
@@ -308,7 +389,8 @@ def resolve_weights(weights: str | Path = "auto") -> "tuple[dict[str, torch.Tens
         for candidate in (cached_imagenet_path(), cache_dir() / EXPORT_NAME):
             if candidate.exists():
                 state, info = read_weights_file(candidate)
-                return state, "imagenet" if info.get("origin", "imagenet") == "imagenet" else f"file:{candidate}"
+                at_imagenet_path = candidate == cached_imagenet_path() and info["format"] == "torchvision"
+                return state, "imagenet" if at_imagenet_path or info["origin"] == "imagenet" else f"file:{candidate}"
         if os.environ.get("STLIB_OFFLINE", "") not in ("", "0"):
             return _offline_fallback("STLIB_OFFLINE is set")
         try:

@@ -6,6 +6,7 @@ import torch
 
 import stlib
 from stlib import checks
+from stlib.layers import receptive_field
 
 
 def _stub(*args):
@@ -195,8 +196,8 @@ def test_check_tv_loss_names_each_mistake(fn, phrase, capsys):
 
 # ------------------------------------------------------------------------------------------------ receptive field
 def test_check_receptive_field_accepts_correct_answer(capsys):
-    result = _verdict(checks.check_receptive_field, stlib.receptive_field, capsys)
-    assert result.ok and f"{stlib.receptive_field('relu4_2')} x" in result.message
+    result = _verdict(checks.check_receptive_field, receptive_field, capsys)
+    assert result.ok and f"{receptive_field('relu4_2')} x" in result.message
 
 
 def _rf_no_jump(layer):
@@ -207,14 +208,14 @@ def _rf_no_jump(layer):
 
 
 def _rf_relu_counts(layer):
-    return stlib.receptive_field(layer) + (2 if layer.startswith("relu") else 0)
+    return receptive_field(layer) + (2 if layer.startswith("relu") else 0)
 
 
 @pytest.mark.parametrize("fn, phrase", [
     (_rf_no_jump, "the 'jump' doubles"),
     (_rf_relu_counts, "a ReLU works pixel by pixel"),
-    (lambda layer: stlib.receptive_field(layer) - 1, "each 3x3 convolution adds"),
-    (lambda layer: str(stlib.receptive_field(layer)), "return a number"),
+    (lambda layer: receptive_field(layer) - 1, "each 3x3 convolution adds"),
+    (lambda layer: str(receptive_field(layer)), "return a number"),
 ], ids=["no-jump", "relu", "off-by-one", "string"])
 def test_check_receptive_field_names_each_mistake(fn, phrase, capsys):
     result = _verdict(checks.check_receptive_field, fn, capsys)

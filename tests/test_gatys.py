@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import stlib
-from stlib.gatys import gatys
+from stlib.algorithm import gatys
 from stlib.presets import preset_for
 from stlib.transfer import compute_targets, objective
 

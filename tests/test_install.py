@@ -10,6 +10,7 @@ written into the checkout.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -33,6 +34,7 @@ def _offline_pip_env(**extra: str) -> dict[str, str]:
     """Environment for a child process: pip may not reach an index, builds use the installed setuptools."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_", "GIT_"))}
     env.update(PIP_NO_INDEX="1", PIP_NO_BUILD_ISOLATION="0",  # pip's spelling of --no-build-isolation
+               PIP_CONFIG_FILE=os.devnull,  # no machine-wide find-links or constraints: only what is installed
                PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONNOUSERSITE="1", **extra)
     return env
 
@@ -63,13 +65,17 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _make_notebooks():
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("_stlib_make_notebooks", REPO / "notebooks" / "make_notebooks.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(autouse=True)
+def _needs_pip() -> None:
+    if importlib.util.find_spec("pip") is None:  # e.g. a uv-made environment
+        pytest.skip("these tests run pip from the current environment, which has none")
 
 
 def _fresh_venv(where: Path) -> Path:
@@ -159,6 +165,8 @@ def test_colab_first_cell_installs_a_working_stlib(repo_copy: Path, tmp_path: Pa
     assert [p.name for p in clones] != ["stlib"] and len(clones) == 1, clones
     assert not (content / "stlib").exists(), "a folder named stlib in /content would shadow the package"
     _assert_installed_copy(report, tmp_path / "venv")
+    for kept in ("torch", "ipywidgets", "matplotlib"):  # Colab's own copies stay: no reinstall, no restart
+        assert not list((tmp_path / "venv").glob(f"lib/python*/site-packages/{kept}")), f"the cell reinstalled {kept}"
 
 
 def test_colab_first_cell_says_what_failed(tmp_path: Path) -> None:

@@ -141,7 +141,7 @@ def test_cpu_image_on_cuda_model(image, monkeypatch):
 def test_load_vgg19_device_argument():
     model = load_vgg19("random", device="cpu")
     assert model.mean.device.type == "cpu"
-    assert isinstance(model, stlib.VGG19Features)
+    assert isinstance(model, stlib.model.VGG19Features)
 
 
 # ------------------------------------------------------------- reduced-precision forward: oracles on tiny tensors

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from stlib.engine.optim import LBFGS, Adam
+from stlib.engine.optim import LBFGS, Adam, SafeguardedLBFGS
 
 
 def _problem(seed: int = 0, dtype=torch.float32):
@@ -122,10 +122,135 @@ def test_closure_without_backward_is_a_clear_error():
 def test_stylize_does_not_import_torch_dynamo():
     code = ("import sys, torch, stlib; "
             "stlib.stylize(torch.rand(1, 3, 40, 40), torch.rand(1, 3, 40, 40), size=40, steps=2, progress=False, "
-            "model=stlib.VGG19Features().eval().requires_grad_(False)); "
+            "model=stlib.model.VGG19Features().eval().requires_grad_(False)); "
             "stlib.stylize(torch.rand(1, 3, 40, 40), torch.rand(1, 3, 40, 40), size=40, steps=2, progress=False, "
-            "optimizer='adam', model=stlib.VGG19Features().eval().requires_grad_(False)); "
+            "optimizer='adam', model=stlib.model.VGG19Features().eval().requires_grad_(False)); "
             "print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+# --- SafeguardedLBFGS: the variant stylize uses -------------------------------------------------------------
+
+
+def _rosenbrock(x):
+    return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+
+
+def _run_flat(make_opt, loss_fn, x0, evaluations):
+    """(final x, every evaluated loss, the optimiser) after ``evaluations`` closure calls from ``x0`` (float64)."""
+    x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+    opt = make_opt(x)
+    losses = []
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn(x)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        return loss
+
+    while len(losses) < evaluations:
+        opt.step(closure)
+    return x.detach(), losses, opt
+
+
+def _rises(losses, factor=2.0):
+    """How many evaluations exceed ``factor`` times the best loss before them."""
+    best, count = float("inf"), 0
+    for value in losses:
+        count += value > factor * best
+        best = min(best, value)
+    return count
+
+
+def test_safeguarded_lbfgs_finds_a_quadratics_known_minimum():
+    # f(x) = 1/2 (x - c)^T A (x - c) + 3 with A SPD and condition number 100: the minimum is x = c, f = 3.
+    gen = torch.Generator().manual_seed(3)
+    q, _ = torch.linalg.qr(torch.randn(12, 12, generator=gen, dtype=torch.float64))
+    a = q @ torch.diag(torch.logspace(0, 2, 12, dtype=torch.float64)) @ q.T
+    c = torch.randn(12, generator=gen, dtype=torch.float64)
+
+    def loss_fn(x):
+        r = x - c
+        return 0.5 * r @ a @ r + 3.0
+
+    x, losses, opt = _run_flat(lambda x: SafeguardedLBFGS(x), loss_fn, [0.0] * 12, 60)
+    torch.testing.assert_close(x, c, rtol=0, atol=1e-6)
+    assert losses[-1] == pytest.approx(3.0, abs=1e-10)
+    assert _rises(losses) == 0
+
+
+def test_safeguarded_lbfgs_rejects_the_overshoot_that_plain_lbfgs_keeps():
+    """Rosenbrock from (-1.2, 1): the plain step overshoots and the plain run keeps climbing back; the
+    safeguarded run's accepted losses never rise, and both reach the minimum (1, 1)."""
+    _, plain, _ = _run_flat(lambda x: LBFGS(x), _rosenbrock, [-1.2, 1.0], 100)
+    x, safe, opt = _run_flat(lambda x: SafeguardedLBFGS(x), _rosenbrock, [-1.2, 1.0], 100)
+    # plain L-BFGS keeps the points it lands on: many evaluations more than 2x above its best so far
+    assert _rises(plain) >= 10
+    torch.testing.assert_close(x, torch.tensor([1.0, 1.0], dtype=torch.float64), rtol=0, atol=1e-6)
+    assert opt.rejections > 0
+    assert opt.best_loss == min(safe)  # the accepted point is the best point evaluated
+    assert _rises(safe) < _rises(plain) / 2
+
+
+def test_safeguarded_accepted_losses_never_rise():
+    """Record which evaluations were accepted: their losses are non-increasing, and every rejected one was
+    higher than the accepted loss before it (clamping between steps, as stylize does)."""
+    loss_fn, _ = _problem(4, dtype=torch.float64)
+    x = torch.zeros(1, 3, 6, 5, dtype=torch.float64, requires_grad=True)
+    opt = SafeguardedLBFGS(x, lr=4.0)  # a too-long step: rejections are certain
+    accepted = []
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn(x)
+        loss.backward()
+        return loss
+
+    for _ in range(40):
+        loss = float(opt.step(closure).detach())
+        accepted.append((loss, opt.accepted))
+        with torch.no_grad():
+            x.clamp_(0, 1)
+    kept = [v for v, ok in accepted if ok]
+    assert any(not ok for _, ok in accepted)
+    assert kept == sorted(kept, reverse=True)
+    last_kept = float("inf")
+    for v, ok in accepted:
+        if ok:
+            last_kept = v
+        else:
+            assert v > last_kept * (1 - 1e-12)
+    assert kept[-1] < 1e-3 * kept[0]
+
+
+def test_safeguarded_lbfgs_reaches_torch_strong_wolfe_minimum():
+    """On the smooth test problem, in the same number of evaluations, the safeguarded L-BFGS gets as close
+    to the minimiser as torch.optim.LBFGS(line_search_fn="strong_wolfe") (both far below the start)."""
+    loss_fn, _ = _problem(5, dtype=torch.float64)
+    start = [[[[0.0] * 5] * 6] * 3]
+    _, ours, _ = _run_flat(lambda x: SafeguardedLBFGS(x), loss_fn, start, 40)
+    _, ref, _ = _run_flat(lambda x: torch.optim.LBFGS([x], max_iter=5, line_search_fn="strong_wolfe",
+                                                      tolerance_grad=0, tolerance_change=0), loss_fn, start, 40)
+    assert min(ref) < 1e-8 * ref[0]
+    assert min(ours) <= max(10 * min(ref), 1e-12 * ref[0])
+
+
+def test_floor_caps_a_step_that_promises_a_loss_below_the_floor():
+    """Pseudo-Huber sqrt(1 + x^2) - 1 >= 0 from x = 10 (8 dims): far out the function is almost flat, so the
+    secant curvature is ~1000x too small and the full L-BFGS step lands near x = -900 (a loss ~100x higher).
+    The safeguard without a floor evaluates (and rejects) that overshoot; with floor=0 the step is capped so
+    that the model promises at most half the way to 0, and no evaluation exceeds twice the best before it."""
+
+    def huber(x):
+        return (1 + x * x).sqrt().sum() - x.numel()
+
+    start = [10.0] * 8
+    _, plain, _ = _run_flat(lambda x: LBFGS(x), huber, start, 30)
+    _, unfloored, _ = _run_flat(lambda x: SafeguardedLBFGS(x), huber, start, 30)
+    x, floored, opt = _run_flat(lambda x: SafeguardedLBFGS(x, floor=0.0), huber, start, 30)
+    assert max(plain) > 50 * plain[0] and _rises(unfloored) >= 1
+    assert _rises(floored) == 0
+    assert floored[-1] < 1e-8 and float(x.abs().max()) < 1e-3

@@ -116,3 +116,16 @@ def test_binder_shuts_down_kernels():
     schema = Path(commands.get_app_dir()) / "schemas" / "@jupyterlab" / "notebook-extension" / "tracker.json"
     assert json.loads(schema.read_text())["properties"]["kernelShutdown"]["type"] == "boolean"
     assert "c.MappingKernelManager.cull_idle_timeout" in post_build and "cull_connected = True" in post_build
+
+
+def test_readme_states_the_declared_floors(pyproject):
+    """The README's version section names every declared lower bound, and the lowest Python."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Versions", 1)[1].split("\n## ", 1)[0]
+    stated = " ".join(section.split())
+    python = re.fullmatch(r">=\s*([0-9.]+)", pyproject["project"]["requires-python"]).group(1)
+    assert f"Python {python}," in stated
+    for requirement in pyproject["project"]["dependencies"]:
+        name, spec = _split(requirement)
+        floor = re.search(r">=([0-9.]+)", spec).group(1)
+        assert f"{name} {floor}" in stated, f"README's Versions section does not state {name} >= {floor}"

@@ -13,6 +13,7 @@ from PIL import Image  # noqa: E402
 
 import stlib  # noqa: E402
 from stlib import plots  # noqa: E402
+from stlib.layers import receptive_field  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -183,7 +184,7 @@ def test_layer_table_shapes_strides_and_receptive_fields(vgg):
     assert by_name["relu3_2"].shape == (256, 16, 24)  # two poolings: 64/4, 96/4
     assert by_name["pool5"].shape == (512, 2, 3)
     assert by_name["relu4_2"].stride == 8
-    assert all(r.receptive_field == stlib.receptive_field(r.name) for r in rows)
+    assert all(r.receptive_field == receptive_field(r.name) for r in rows)
     assert by_name["conv1_1"].receptive_field == 3
 
 
@@ -201,7 +202,7 @@ def test_plot_layer_table_and_receptive_fields(vgg):
     assert channels[0] == 64 and channels[-1] == 512
     fig = plots.show_receptive_fields(_gradient_image(200, 240), layers=["relu1_1", "relu3_1"])
     sides = sorted(p.get_width() for p in fig.axes[0].patches)
-    assert sides == [stlib.receptive_field("relu1_1"), stlib.receptive_field("relu3_1")]
+    assert sides == [receptive_field("relu1_1"), receptive_field("relu3_1")]
 
 
 def test_save_figure_writes_a_png(tmp_path):

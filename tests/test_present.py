@@ -137,13 +137,11 @@ def test_code_free_studio_on_a_projector(voila):
                         && img.src !== srcBefore && img.complete && img.naturalWidth > 0;
                 }""", arg=[before, src_before], timeout=60_000)
 
+            time.sleep(2.0)  # a few steps under the new weight, so the pinned picture shows it (not the photo)
             page.click(".stlib-studio-pin")
             page.wait_for_function("""() => { const i = document.querySelector('img.stlib-studio-pinned');
                                              return i && i.complete && i.naturalWidth > 0 && i.offsetWidth > 0; }""",
                                    timeout=30_000)
-            sizes = page.evaluate("""() => ['preview', 'pinned'].map(
-                k => document.querySelector('img.stlib-studio-' + k).naturalWidth)""")
-            print("natural widths of preview and pinned:", sizes)
             time.sleep(1.5)  # a few more steps: the live picture moves on beside the pinned one
             for selector in ("img.stlib-studio-preview", ".stlib-studio-controls", "img.stlib-studio-pinned",
                              "img.stlib-studio-loss-plot", ".stlib-studio-run", ".stlib-studio-stop"):

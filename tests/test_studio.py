@@ -144,6 +144,9 @@ def test_stop_keeps_the_image_and_ends_the_worker(make_studio):
     s = make_studio()
     s.run()
     wait_until(lambda: s.preview_count >= 2, what="two previews")
+    # busy shows in the widget itself (JupyterLab's kernel indicator says "Idle" while the thread works)
+    assert s.run_button.description == "Running\u2026" and "stlib-studio-busy" in s.widget._dom_classes
+    assert s.progress.max == 500 and 1 <= s.progress.value <= 500
     t0 = time.monotonic()
     assert s.stop(wait=True, timeout=5)
     assert time.monotonic() - t0 < 2.0
@@ -153,6 +156,7 @@ def test_stop_keeps_the_image_and_ends_the_worker(make_studio):
     assert s.result is None  # 500 steps cannot have finished: a Stop is not a result
     assert "Stopped" in s.status.value
     assert not s.run_button.disabled and s.stop_button.disabled
+    assert s.run_button.description == "Run" and "stlib-studio-busy" not in s.widget._dom_classes
 
 
 def test_content_change_restarts_from_scratch(make_studio):
@@ -195,7 +199,7 @@ def test_unreadable_upload_gives_a_readable_message(make_studio):
     assert "Could not load &#x27;foo.png&#x27;" in s.status.value  # html-escaped quotes
     assert "PNG or JPEG" in s.status.value
     assert list(s.content_pick.options) == options_before
-    with pytest.raises(stlib.ImageLoadError, match="empty"):
+    with pytest.raises(stlib.images.ImageLoadError, match="empty"):
         decode_upload("empty.png", b"")
 
 
@@ -378,5 +382,5 @@ def test_studio_convenience_returns_the_widget(model, monkeypatch):
 
 
 def test_bad_image_name_is_a_clear_error(model):
-    with pytest.raises(stlib.ImageLoadError, match="Could not load 'no_such_picture'"):
+    with pytest.raises(stlib.images.ImageLoadError, match="Could not load 'no_such_picture'"):
         Studio("no_such_picture", "swirls", model=model)

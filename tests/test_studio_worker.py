@@ -14,7 +14,8 @@ import stlib.studio.worker as worker_mod
 from stlib.engine import budget
 from stlib.studio import sweep as sweeps
 from stlib.studio.inputs import ImageStore
-from stlib.studio.settings import PRESETS, StudioSettings, fmt_number, preset_settings
+from stlib.studio.settings import PRESETS, StudioSettings, preset_settings
+from stlib.units import format_number
 from stlib.studio.worker import Listener, Worker
 from test_studio import StylizeSpy, wait_until  # shared helpers of the studio tests
 
@@ -61,7 +62,7 @@ def setup(model, monkeypatch):
     made = []
 
     def make(steps=500, **kwargs):
-        base = stlib.OFFLINE
+        base = stlib.presets.OFFLINE
         holder = Holder(StudioSettings("astronaut", "swirls", base.content_weight, base.style_weight,
                                        dict(base.style_layers), base.tv_weight, size=64, steps=steps))
         rec = Recorder()
@@ -89,21 +90,21 @@ def test_stylize_kwargs_is_the_one_mapping():
     assert "pooling" not in got  # pooling picks the network, it is not a stylize keyword with model=
     assert s.changes_from(s) == []
     assert "style weight 3e5 \u2192 3e6" in StudioSettings(**{**s.__dict__, "style_weight": 3e6}).changes_from(s)
-    assert [fmt_number(v) for v in (1e5, 3.16e5, 5.0, 0.02)] == ["1e5", "3.2e5", "5", "0.02"]
+    assert [format_number(v) for v in (1e5, 3.16e5, 5.0, 0.02)] == ["1e5", "3.2e5", "5", "0.02"]
 
 
 def test_presets_change_what_they_say():
     base = StudioSettings("a", "b", 7.0, 1.0, {"relu1_1": 9.0}, 0.0, 128, 50, "adam", "content", False, "max")
-    got = {p.name: preset_settings(base, stlib.OFFLINE, p.name) for p in PRESETS}
-    assert got["style wins"].style_weight == pytest.approx(100 * stlib.OFFLINE.style_weight)
-    assert got["content wins"].style_weight == pytest.approx(stlib.OFFLINE.style_weight / 100)
+    got = {p.name: preset_settings(base, stlib.presets.OFFLINE, p.name) for p in PRESETS}
+    assert got["style wins"].style_weight == pytest.approx(100 * stlib.presets.OFFLINE.style_weight)
+    assert got["content wins"].style_weight == pytest.approx(stlib.presets.OFFLINE.style_weight / 100)
     assert got["paper-like"].init == "noise" and got["paper-like"].pooling == "avg"
     assert got["tutorial-like"].tv_weight == 0 and got["tutorial-like"].init == "content"
     for s in got.values():
         assert (s.content, s.style, s.size, s.steps) == ("a", "b", 128, 50)  # images and run size stay
-        assert s.style_layers == stlib.OFFLINE.style_layers and s.content_weight == stlib.OFFLINE.content_weight
+        assert s.style_layers == stlib.presets.OFFLINE.style_layers and s.content_weight == stlib.presets.OFFLINE.content_weight
     with pytest.raises(ValueError, match="unknown preset"):
-        preset_settings(base, stlib.OFFLINE, "loud")
+        preset_settings(base, stlib.presets.OFFLINE, "loud")
 
 
 def test_change_retargets_with_a_warm_start(setup, monkeypatch):
@@ -219,7 +220,7 @@ def test_sweep_plans():
     ratio = sweeps.sweep_plan("ratio", s, 4, {"style_weight": 1e3, "style": 1.0, "tv": 1.0, "content": 1.0})
     lo, hi = sweeps.RATIO_SPAN
     assert [c.style_weight for _, c in ratio] == pytest.approx([1e3 * 10 ** (lo + (hi - lo) * i / 3) for i in range(4)])
-    assert ratio[0][0] == f"style/content {fmt_number(ratio[0][1].style_weight)}"
+    assert ratio[0][0] == f"style/content {format_number(ratio[0][1].style_weight)}"
     tv = sweeps.sweep_plan("tv", s, 4, {"style_weight": 1.0, "style": 2.0, "tv": 0.5, "content": 1.0})
     assert tv[0][1].tv_weight == 0 and tv[-1][1].tv_weight == pytest.approx(1e5 * 2.0 / 0.5 * 10 ** sweeps.TV_SPAN[1])
     assert [c.init for _, c in sweeps.sweep_plan("init", s)] == ["content", "noise", "style"]

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import stlib
+import stlib.transfer
 from stlib.color import rgb_to_yiq
 from stlib.engine import precision as P
 from stlib.engine import objective as objective_module
@@ -220,7 +221,7 @@ def test_multi_scale_returns_final_size(run):
     assert result.settings["sizes"] == [32, 64]
 
 
-def test_preserve_color_luminance_keeps_content_colour(run, tiny_pair):
+def test_preserve_color_luminance_keeps_content_color(run, tiny_pair):
     content = tiny_pair[0]
     result = run(preserve_color="luminance", steps=3)
     inside = ((result.image > 0) & (result.image < 1)).all(dim=1)  # pixels that clamping did not touch
@@ -254,7 +255,7 @@ def test_style_list_and_blend(run, tiny_pair):
 def test_history_and_result_api(run, tmp_path):
     result = run(steps=3)
     assert set(result.history[0]) == {"step", "content", "style", "tv", "total", "layers", "time", "size",
-                                      "precision"}
+                                      "precision", "accepted", "best"}
     h = result.history[1]
     assert h["step"] == 2 and h["size"] == 64 and h["precision"] == "fp32"
     assert h["total"] == pytest.approx(h["content"] + h["style"] + h["tv"], rel=1e-5)
@@ -342,3 +343,60 @@ def test_stylize_uses_the_cuda_graph_and_tracks_the_eager_run(tiny_pair, monkeyp
     for i in (0, 1, 2):
         assert math.isclose(eager[i], graphed[i], rel_tol=1e-4), (i, eager, graphed)
     assert min(graphed) < graphed[0] and runs[True].image.shape == runs[False].image.shape
+
+
+# --- stop reasons and the best step (issue 10) ----------------------------------------------------------------
+
+
+def _window(best_before, tail):
+    """Losses of a scale: 30 steps falling to ``best_before``, then the 20-step window ``tail``."""
+    return [10.0 - i * (10.0 - best_before) / 29 for i in range(30)] + list(tail)
+
+
+def test_plateau_reason_by_hand():
+    from stlib.engine.monitor import CONVERGENCE_MIN_STEPS, CONVERGENCE_WINDOW, plateau_reason
+
+    assert CONVERGENCE_WINDOW == 20 and CONVERGENCE_MIN_STEPS < 50
+    # still improving by more than rtol: go on
+    assert plateau_reason(_window(1.0, [0.9 - 0.01 * i for i in range(20)]), 1e-6) is None
+    # flat at the best: converged
+    assert plateau_reason(_window(1.0, [1.0] * 20), 1e-6) == "converged"
+    # rose 3x and stayed up: diverged
+    assert plateau_reason(_window(1.0, [3.0 + 0.1 * i for i in range(20)]), 1e-6) == "diverged"
+    # rose, then came back to the best: still moving, not "converged"
+    assert plateau_reason(_window(1.0, [3.0] * 10 + [1.0] * 10), 1e-6) is None
+    # too short to judge
+    assert plateau_reason([1.0] * 20, 1e-6) is None
+
+
+def test_a_run_that_rises_and_stays_up_says_diverged(run, monkeypatch):
+    """An optimiser that climbs (Adam with a negative learning rate: gradient ascent) never returns below its
+    first loss: the run stops as "diverged" (not "converged") after the window, returns the best image and
+    marks its step in the history."""
+    monkeypatch.setattr(stlib.transfer, "make_optimizer", lambda name, x, lr: stlib.engine.optim.Adam(x, lr=-0.05))
+    result = run(optimizer="adam", steps=60)
+    totals = result.losses()
+    assert result.stop_reason == "diverged" and "diverged" in result.stopped
+    assert result.steps == 41 and result.best_step == 1
+    assert result.best_step == 1 + totals.index(min(totals))
+    assert [h["step"] for h in result.history if h["best"]] == [result.best_step]
+
+
+def test_returned_image_is_the_marked_best(run, vgg, tiny_pair):
+    content, style = tiny_pair
+    result = run(steps=12, optimizer="lbfgs-plain", lr=3.0)
+    totals = result.losses()
+    assert max(totals) > min(totals)
+    best = result.history[result.best_step - 1]
+    assert best["best"] and best["total"] == min(totals)
+    end = independent_objective(vgg, result.image, content, style, result.settings)
+    assert end == pytest.approx(best["total"], rel=1e-3)
+
+
+def test_safeguarded_lbfgs_is_the_default_and_marks_rejections(run):
+    result = run(steps=12, lr=3.0)  # a too-long step: the safeguard must reject some
+    accepted = [h["total"] for h in result.history if h["accepted"]]
+    rejected = [h for h in result.history if not h["accepted"]]
+    assert rejected
+    assert accepted == sorted(accepted, reverse=True)
+    assert result.history[result.best_step - 1]["total"] == min(accepted)

@@ -382,5 +382,5 @@ def test_exported_random_weights_keep_the_offline_preset(exported):
     source = stlib.load_vgg19(exported["float16"]).weights_source
     assert source.startswith("file:")
     assert W.weights_origin(source) == "random"
-    assert stlib.preset_for(source) is stlib.OFFLINE
-    assert stlib.preset_for("imagenet") is stlib.IMAGENET
+    assert stlib.preset_for(source) is stlib.presets.OFFLINE
+    assert stlib.preset_for("imagenet") is stlib.presets.IMAGENET

@@ -32,15 +32,17 @@ print(f"preset {preset.name!r}: content weight {preset.content_weight:g}, style 
     ("md", r"""
 ## The three terms at the start of a run
 
-`stlib.compute_targets` computes what the image should match (the photo's `relu4_2` features, the
-painting's Gram matrices); `stlib.objective` evaluates every term for a candidate image - here the photo
+`compute_targets` computes what the image should match (the photo's `relu4_2` features, the
+painting's Gram matrices); `objective` evaluates every term for a candidate image - here the photo
 itself, where `stylize` starts by default. Its content loss is zero; all the work is in the style term.
 """),
     ("code", r"""
-targets = stlib.compute_targets(vgg, photo, [painting], preset.content_layers, preset.style_layers, blend=[1.0])
+from stlib.engine.objective import compute_targets, objective   # the terms exactly as stylize computes them
+
+targets = compute_targets(vgg, photo, [painting], preset.content_layers, preset.style_layers, blend=[1.0])
 with torch.no_grad():
-    terms = stlib.objective(vgg, photo, targets, preset.content_layers, preset.style_layers,
-                            preset.content_weight, preset.style_weight, preset.tv_weight)
+    terms = objective(vgg, photo, targets, preset.content_layers, preset.style_layers,
+                      preset.content_weight, preset.style_weight, preset.tv_weight)
 for key in ("content", "style", "tv", "total"):
     print(f"{key:>8}: {float(terms[key]):.4g}")
 """),

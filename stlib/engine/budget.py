@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 
@@ -31,6 +31,8 @@ from ..units import format_bytes, format_seconds
 from .objective import compute_targets, objective
 from .precision import autocast, memory_format, resolve_precision
 from .scales import scale_plan
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Peak bytes per image pixel of one step on a CPU (activations, gradients, Gram temporaries, allocator
 #: slack; the optimiser's vectors are added separately): the growth of a stylize run's peak RSS from 512 to
@@ -257,3 +259,30 @@ def estimate(
         device=cal.device, precision=cal.precision, sizes=tuple(s for s, _ in plan), steps=tuple(n for _, n in plan),
         available_bytes=free,
     )
+
+
+# --------------------------------------------------------------------------------------------- out of memory
+def _is_allocation_failure(err: BaseException) -> bool:
+    """True for torch's out-of-memory errors (CUDA's OutOfMemoryError, the CPU allocator's RuntimeError)."""
+    text = str(err)
+    return isinstance(err, torch.OutOfMemoryError) or (
+        isinstance(err, RuntimeError)
+        and ("not enough memory" in text or "can't allocate memory" in text or "out of memory" in text.lower()))
+
+
+def explains_memory_errors(fn: F) -> F:
+    """Decorate ``stylize``: an allocation failure becomes a ``MemoryError`` that says which size did not fit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RuntimeError as err:
+            if not _is_allocation_failure(err):
+                raise
+            size = kwargs.get("size")
+            detail = " ".join(str(err).split())[:160]
+            raise MemoryError(f"out of memory: a run at size={size if size is not None else 'default'} does not "
+                              f"fit ({detail}); stlib.estimate(size) predicts what would.") from None
+
+    return wrapper  # type: ignore[return-value]

@@ -22,6 +22,29 @@ from ..result import StepInfo, StopReason
 CONVERGENCE_WINDOW = 20
 #: ... and not before a scale has run this many steps (L-BFGS's first steps can be flat before it finds its way).
 CONVERGENCE_MIN_STEPS = 40
+#: When the best loss has stopped improving, the run has converged if every loss of the window is within this
+#: fraction of the best (no rise), and diverged if none is (it rose and did not come back); otherwise it goes on.
+RISE_TOL = 1e-3
+
+
+def plateau_reason(totals: list[float], rtol: float) -> StopReason | None:
+    """Whether a scale whose losses so far are ``totals`` should stop: CONVERGED, DIVERGED or None (go on).
+
+    It stops only when the best loss improved by at most ``rtol`` (relative) over the last
+    ``CONVERGENCE_WINDOW`` steps. Then CONVERGED when every loss of those steps lies within ``RISE_TOL`` of the
+    best, DIVERGED when every one lies above that (the loss rose and stayed up); a window with both is a run
+    still moving, and it goes on. (The safeguarded L-BFGS falls back towards its best point after a rejected
+    step, so it converges or goes on; plain L-BFGS and Adam can diverge.)
+    """
+    if rtol <= 0 or len(totals) <= CONVERGENCE_MIN_STEPS:
+        return None
+    old, best = min(totals[:-CONVERGENCE_WINDOW]), min(totals)
+    if old - best > rtol * abs(old):  # relative, so the loss's scale does not matter
+        return None
+    near = [v <= best + RISE_TOL * abs(best) for v in totals[-CONVERGENCE_WINDOW:]]
+    if all(near):
+        return StopReason.CONVERGED
+    return StopReason.DIVERGED if not any(near) else None
 
 
 class RunMonitor:
@@ -40,15 +63,17 @@ class RunMonitor:
         self.message: str | None = None
         self.best_image: torch.Tensor | None = None
         self.best_loss = math.inf
+        self.best_step: int | None = None  # the step whose image the run returns (the last scale's best)
         self.latest: dict[str, Any] = {}
         self._scale_start = 0
+        self._plateau: StopReason | None = None
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t_start
 
     def start_scale(self, x: torch.Tensor) -> None:
         """A new scale begins at image ``x``: the best image so far is its start, at an unknown loss."""
-        self.best_image, self.best_loss = x.detach().clone(), math.inf
+        self.best_image, self.best_loss, self.best_step = x.detach().clone(), math.inf, None
         self._scale_start = len(self.history)
 
     def scale_result(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,13 +90,14 @@ class RunMonitor:
         """The closure's report: the terms at ``x`` (floats); keeps ``x`` if it is the best so far."""
         self.latest = values
         if values["total"] < self.best_loss:
-            self.best_loss, self.best_image = values["total"], x.detach().clone()
+            self.best_loss, self.best_image, self.best_step = values["total"], x.detach().clone(), self.step + 1
 
-    def end_step(self, x: torch.Tensor, size: int, precision: str, last_of_scale: bool) -> bool:
-        """Record the step just taken; True when this scale should end (converged, or the run was stopped)."""
+    def end_step(self, x: torch.Tensor, size: int, precision: str, last_of_scale: bool, accepted: bool = True) -> bool:
+        """Record the step just taken (``accepted``: False when the safeguarded L-BFGS rejected its loss); True
+        when this scale should end (it stopped improving, or the run was stopped)."""
         self.step += 1
         self.history.append({"step": self.step, **self.latest, "time": self.elapsed(), "size": size,
-                             "precision": precision})
+                             "precision": precision, "accepted": accepted})
         self.bar.update(1)
         if self.step % self.every == 0 or last_of_scale:
             self.bar.set_postfix(loss=f"{self.latest['total']:.4g}", refresh=False)
@@ -84,17 +110,24 @@ class RunMonitor:
         return self._converged()
 
     def _converged(self) -> bool:
-        """The best loss of this scale improved by at most ``rtol`` (relative) over the last window of steps."""
-        totals = [h["total"] for h in self.history[self._scale_start:]]
-        if self.rtol <= 0 or len(totals) <= CONVERGENCE_MIN_STEPS:
-            return False
-        old, new = min(totals[:-CONVERGENCE_WINDOW]), min(totals)
-        return old - new <= self.rtol * abs(old)  # relative, so the loss's scale does not matter
+        """This scale stopped improving (``plateau_reason``: converged or diverged)."""
+        self._plateau = plateau_reason([h["total"] for h in self.history[self._scale_start:]], self.rtol)
+        return self._plateau is not None
 
     def converged_at_end(self) -> None:
-        """The last scale converged: the run ends early for that reason."""
-        self._end(StopReason.CONVERGED, f"converged at step {self.step} (best loss improved < {self.rtol:g} "
-                                        f"in {CONVERGENCE_WINDOW} steps)")
+        """The last scale stopped improving: the run ends early, as converged or diverged."""
+        if self._plateau is StopReason.DIVERGED:
+            self._end(StopReason.DIVERGED, f"diverged: the loss rose and stayed above its best (step {self.best_step}) "
+                      f"for {CONVERGENCE_WINDOW} steps; stopped at step {self.step} and returned the best image. "
+                      "A smaller lr, or optimizer='lbfgs', may help.")
+        else:
+            self._end(StopReason.CONVERGED, f"converged at step {self.step} (best loss improved < {self.rtol:g} "
+                                            f"in {CONVERGENCE_WINDOW} steps, without a rise)")
+
+    def mark_best(self) -> None:
+        """Flag the history entry whose image the run returns (``best``: True on that one step only)."""
+        for h in self.history:
+            h["best"] = h["step"] == self.best_step
 
     def non_finite(self, weights: str) -> torch.Tensor | None:
         """The loss became inf or NaN: warn, and return the last image with a finite loss."""

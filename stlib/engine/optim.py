@@ -73,44 +73,35 @@ class LBFGS(_OneTensorOptimizer):
         """How many curvature pairs are kept (at most ``history_size``)."""
         return len(self._slots)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """Evaluate ``closure`` (which must call ``backward``) once and update the parameter in place."""
-        loss, grad = self._evaluate(closure)
-        grad = grad.reshape(-1)
-        if self.steps == 0:
-            l1 = float(grad.abs().sum())
-            if l1 <= 0:
-                return loss  # an exact stationary point
-            self.steps = 1
-            self.d = grad.neg()
-            self.prev_grad = grad.clone(memory_format=torch.contiguous_format)
-            self.t = min(1.0, 1.0 / l1) * self.lr
-            self.param.add_(self.d.view_as(self.param), alpha=self.t)  # -grad is a descent direction
-            return loss
-        assert self.d is not None and self.prev_grad is not None
-        m = self.history_size
+    def _reset(self) -> None:
+        """Forget every curvature pair (the next direction is steepest descent, scaled by ``h_diag``)."""
+        self._slots.clear()
+
+    def _scratch(self, grad: torch.Tensor) -> torch.Tensor:
+        """The (2m + 3, N) rows: m stored s, m stored y, then scratch rows for the new s, the new y and -grad."""
         if self._rows is None:
+            m = self.history_size
             self._rows = torch.zeros(2 * m + 3, grad.numel(), device=grad.device, dtype=grad.dtype)
-        rows = self._rows
-        s_new, y_new, q0 = rows[2 * m], rows[2 * m + 1], rows[2 * m + 2]
-        torch.mul(self.d, self.t, out=s_new)
-        torch.sub(grad, self.prev_grad, out=y_new)
-        torch.neg(grad, out=q0)
-        # (2m + 3, 3): every stored pair and new vector . (s, y, -grad). One GEMM on a GPU; three matrix-vector
-        # products on a CPU, where this long, thin GEMM runs ~3x slower than they do (measured at 256-512 px).
+        return self._rows
+
+    def _dots(self) -> List[List[float]]:
+        """(2m + 3, 3) as lists: every stored pair and new vector . (s_new, y_new, -grad), read in one transfer."""
+        rows, m = self._scratch(self.param), self.history_size
+        # One GEMM on a GPU; three matrix-vector products on a CPU, where this long, thin GEMM runs ~3x slower
+        # than they do (measured at 256-512 px).
         if rows.is_cuda:
-            dots = (rows @ rows[2 * m:].T).tolist()
-        else:
-            dots = torch.stack([torch.mv(rows, rows[2 * m + k]) for k in range(3)], dim=1).tolist()
-        qq = dots[2 * m + 2][2]
-        if qq <= 0:
-            return loss  # an exact stationary point
-        self.steps += 1
-        ys = dots[2 * m][1]
+            return (rows @ rows[2 * m:].T).tolist()
+        return torch.stack([torch.mv(rows, rows[2 * m + k]) for k in range(3)], dim=1).tolist()
+
+    def _direction(self, dots: List[List[float]]) -> float:
+        """Keep the new pair (s, y) in the scratch rows if ``y.s > 1e-10`` (torch's curvature condition) and set
+        ``self.d = -H grad`` by the two-loop recursion on scalars. Returns ``grad . d`` (< 0: a descent direction)."""
+        rows, m = self._scratch(self.param), self.history_size
+        s_new, y_new, q0 = rows[2 * m], rows[2 * m + 1], rows[2 * m + 2]
+        qq, ys = dots[2 * m + 2][2], dots[2 * m][1]
         sq = {j: dots[j][2] for j in self._slots}  # s_j . q0
         yq = {j: dots[m + j][2] for j in self._slots}  # y_j . q0
-        if ys > 1e-10:  # keep the pair (torch's curvature condition)
+        if ys > 1e-10:  # keep the pair
             slot = self._slots.pop(0) if len(self._slots) == m else len(self._slots)
             rows[slot].copy_(s_new)
             rows[m + slot].copy_(y_new)
@@ -140,12 +131,153 @@ class LBFGS(_OneTensorOptimizer):
             coef[i], coef[m + i] = alpha[i] - beta[i], -h * alpha[i]
         coef_t = torch.tensor(coef, dtype=rows.dtype).to(rows.device, non_blocking=True)
         self.d = torch.addmv(q0, rows[: 2 * m].T, coef_t, beta=h)  # d = h q0 + sum_i c_i s_i + e_i y_i
+        return -(h * qq + sum(coef[i] * sq[i] + coef[m + i] * yq[i] for i in order))
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """Evaluate ``closure`` (which must call ``backward``) once and update the parameter in place."""
+        loss, grad = self._evaluate(closure)
+        grad = grad.reshape(-1)
+        if self.steps == 0:
+            l1 = float(grad.abs().sum())
+            if l1 <= 0:
+                return loss  # an exact stationary point
+            self.steps = 1
+            self.d = grad.neg()
+            self.prev_grad = grad.clone(memory_format=torch.contiguous_format)
+            self.t = min(1.0, 1.0 / l1) * self.lr
+            self.param.add_(self.d.view_as(self.param), alpha=self.t)  # -grad is a descent direction
+            return loss
+        assert self.d is not None and self.prev_grad is not None
+        rows, m = self._scratch(grad), self.history_size
+        torch.mul(self.d, self.t, out=rows[2 * m])
+        torch.sub(grad, self.prev_grad, out=rows[2 * m + 1])
+        torch.neg(grad, out=rows[2 * m + 2])
+        dots = self._dots()
+        if dots[2 * m + 2][2] <= 0:
+            return loss  # an exact stationary point
+        self.steps += 1
+        grad_dot_d = self._direction(dots)
         self.prev_grad.copy_(grad)
         self.t = self.lr
-        q0_dot_d = h * qq + sum(coef[i] * sq[i] + coef[m + i] * yq[i] for i in order)
-        if -q0_dot_d > 0:
-            return loss  # grad . d > 0: not a descent direction, stay put (torch's tolerance_change=0 check)
+        if grad_dot_d > 0:
+            return loss  # not a descent direction: stay put (torch's tolerance_change=0 check)
         self.param.add_(self.d.view_as(self.param), alpha=self.t)
+        return loss
+
+
+class SafeguardedLBFGS(LBFGS):
+    """L-BFGS that never keeps a step which raised the loss, still with one closure evaluation per ``step``.
+
+    Plain L-BFGS (``LBFGS``) moves by the full step ``-H grad`` and keeps whatever loss it lands on; with
+    bf16 gradients, clamped pixels and the offline weights' poor conditioning a bad curvature pair can make
+    that step overshoot by orders of magnitude, and the run then climbs for dozens of steps. Here each call
+    evaluates the loss at the point the previous call moved to (the *trial*) and
+
+    * accepts it when the loss fell enough (Armijo: ``f <= f_acc + c1 * grad_acc . s``, s the move actually
+      made, clamping included): the pair (s, y) enters the history, the next step starts from here;
+    * otherwise rejects it: the parameter goes back onto the segment from the last accepted point, at the
+      minimiser of the quadratic through f_acc, its slope and the trial's loss (kept within [0.1, 0.5] of the
+      segment); the step scale that later steps start from shrinks with it and regrows x2 per accepted step.
+      Two rejections in a row drop the curvature history (it predicted badly), as does a direction that is
+      not a descent direction;
+    * with ``floor`` (a lower bound of the loss, e.g. 0), caps the step so that the quadratic model L-BFGS
+      assumes along d (slope grad.d, curvature -grad.d) promises at most ``max_drop`` of the way down to the
+      floor: a model that predicts a loss below what is possible has too little curvature, and its full step
+      is the overshoot that would be rejected.
+
+    So a rejected trial costs one evaluation, the same as a step; accepted losses never rise; and it works
+    with a replayed CUDA graph (one forward and backward per call at the current parameter). ``best_loss``
+    is the last accepted loss; ``accepted`` tells whether the latest evaluation was accepted.
+
+    The pairs use the displacement actually made (``param - accepted point``), so a clamp applied between
+    steps (``stylize`` clamps pixels to [0, 1]) does not corrupt the curvature estimate as ``t * d`` would.
+    """
+
+    def __init__(self, param: torch.Tensor, lr: float = 1.0, history_size: int = 10, c1: float = 1e-4,
+                 floor: Optional[float] = None, max_drop: float = 0.5) -> None:
+        super().__init__(param, lr=lr, history_size=history_size)
+        self.c1, self.floor, self.max_drop = float(c1), floor, float(max_drop)
+        self.accepted = True
+        self.rejections = 0  # in total
+        self.best_loss = math.inf
+        self._x_acc: Optional[torch.Tensor] = None  # the last accepted point, flattened
+        self._scale = 1.0  # the next step's fraction of lr
+        self._in_a_row = 0  # consecutive rejections
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """Evaluate ``closure`` once at the current parameter; accept or reject it, then move the parameter."""
+        loss, grad = self._evaluate(closure)
+        grad, x, f = grad.reshape(-1), self.param.reshape(-1), float(loss)
+        if self.steps == 0 or self._x_acc is None:
+            return self._first(loss, f, grad)
+        assert self.prev_grad is not None
+        rows, m = self._scratch(grad), self.history_size
+        torch.sub(x, self._x_acc, out=rows[2 * m])  # s: the move actually made since the accepted point
+        torch.sub(grad, self.prev_grad, out=rows[2 * m + 1])
+        torch.neg(grad, out=rows[2 * m + 2])
+        dots = self._dots()
+        # grad_acc . s = grad . s - y . s = -(s . q0) - (s . y)
+        slope = -dots[2 * m][2] - dots[2 * m][1]
+        if not (math.isfinite(f) and f <= self.best_loss + self.c1 * min(slope, 0.0)):
+            return self._reject(loss, f, slope)
+        self.accepted, self._in_a_row = True, 0
+        self.steps += 1
+        self.best_loss = f
+        self._x_acc.copy_(x)
+        if dots[2 * m + 2][2] <= 0:
+            return loss  # an exact stationary point
+        grad_dot_d = self._direction(dots)
+        self.prev_grad.copy_(grad)
+        if not grad_dot_d < 0:  # the history no longer describes the function: start again from -grad
+            self._reset()
+            grad_dot_d = self._direction_from_reset(dots)
+        self._scale = min(1.0, 2.0 * self._scale)
+        self.t = self.lr * self._scale
+        if self.floor is not None and grad_dot_d < 0:
+            # The quadratic model along d (curvature -grad.d, what L-BFGS assumes) falls by -t grad.d / 2 at t = 1.
+            # A model that promises more than ``max_drop`` of the way down to the floor has too little curvature.
+            self.t = min(self.t, self.max_drop * 2 * (f - self.floor) / -grad_dot_d)
+        self.param.add_(self.d.view_as(self.param), alpha=self.t)
+        return loss
+
+    def _first(self, loss: torch.Tensor, f: float, grad: torch.Tensor) -> torch.Tensor:
+        """The first evaluation: accept it and move along -grad by ``lr * min(1, 1 / |grad|_1)`` (as ``LBFGS``)."""
+        l1 = float(grad.abs().sum())
+        self.accepted, self.best_loss = True, f
+        if l1 <= 0 or not math.isfinite(f):
+            return loss
+        self.steps = 1
+        self._x_acc = self.param.detach().reshape(-1).clone()
+        self.d = grad.neg()
+        self.prev_grad = grad.clone(memory_format=torch.contiguous_format)
+        self.t = min(1.0, 1.0 / l1) * self.lr
+        self.param.add_(self.d.view_as(self.param), alpha=self.t)
+        return loss
+
+    def _direction_from_reset(self, dots: List[List[float]]) -> float:
+        """-h_diag * grad after the history was dropped (h_diag: the last kept pair's scale)."""
+        m = self.history_size
+        rows = self._scratch(self.param)
+        self.d = rows[2 * m + 2].mul(self.h_diag)
+        return -self.h_diag * dots[2 * m + 2][2]
+
+    def _reject(self, loss: torch.Tensor, f: float, slope: float) -> torch.Tensor:
+        """Go back towards the accepted point along the trial's segment s (in the scratch rows) and shrink."""
+        self.accepted = False
+        self.rejections += 1
+        self._in_a_row += 1
+        rise = f - self.best_loss - slope
+        frac = -slope / (2 * rise) if slope < 0 and rise > 0 and math.isfinite(rise) else 0.1
+        frac = min(max(frac, 0.1), 0.5)
+        self._scale *= frac
+        if self._in_a_row >= 2:
+            self._reset()
+        assert self._x_acc is not None
+        m = self.history_size
+        s = self._scratch(self.param)[2 * m]
+        self.param.copy_(torch.add(self._x_acc, s, alpha=frac).view_as(self.param))
         return loss
 
 

@@ -17,9 +17,10 @@ from ..images import resize
 ScaleSpec = Union[str, int, Sequence[float], None]  # Union: an alias is evaluated (Python 3.9)
 StepSpec = Union[int, Sequence[int]]
 
-#: scales="auto": one scale up to this long edge (at 256 px, 128 -> 256 reached no better objective per second) ...
+#: scales="auto": one scale up to this long edge, where starting coarser does not pay for itself ...
 AUTO_SINGLE_SCALE_MAX = 384
-#: ... above it, octaves down to the smallest long edge not below this one (512 -> 128, 256, 512).
+#: ... above it, octaves down to the smallest long edge not below this one (512 -> 128, 256, 512); see
+#: benchmarks/README.md, 'scales="auto"', for the measurements behind both numbers.
 AUTO_COARSEST_MIN = 128
 #: No scale is smaller than this long edge: VGG-19's deepest style layer needs 16 px, and a little more context.
 SMALLEST_SCALE = 32

@@ -8,6 +8,7 @@ weights and layers, the default size). Nothing here runs the network.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,21 +18,23 @@ import torch
 
 from ..color import luminance_only, match_color
 from ..images import load_image
-from ..layers import layer_index
+from ..layers import deepest, layer_index, layer_stride
 from ..model import VGG19Features, load_vgg19, resolve_device
 from ..presets import preset_for
 from .precision import resolve_precision
 from .scales import scale_plan
 
 LayerSpec = Union[Mapping[str, float], Sequence[str], str, None]  # Union: an alias is evaluated (Python 3.9)
-OPTIMIZERS = ("lbfgs", "adam")
+OPTIMIZERS = ("lbfgs", "lbfgs-plain", "adam")
 PRESERVE_COLOR = (None, "luminance", "histogram")
 INITS = ("content", "noise", "style")
+#: The smallest long edge ``size`` may ask for (VGG-19 halves an image five times; load_image's minimum).
+MIN_SIZE = 32
 
 
 def default_size(device: str | torch.device) -> int:
     """The long edge ``stylize`` paints at when no size is given: 512 px on a GPU, 256 px on anything else
-    (a 256 px L-BFGS step takes ~0.2-0.7 s on a laptop CPU; see benchmarks/RESULTS.md)."""
+    (a size at which a few hundred L-BFGS steps finish in minutes on a laptop CPU)."""
     return 512 if torch.device(device).type == "cuda" else 256
 
 
@@ -63,9 +66,45 @@ def layer_weights(spec: LayerSpec, default: Mapping[str, float], what: str) -> d
 def blend_weights(style_blend: Sequence[float] | None, n_styles: int) -> list[float]:
     """The share of each style image's Gram matrices, summing to 1 (default: equal shares)."""
     blend = [1.0 / n_styles] * n_styles if style_blend is None else [float(b) for b in style_blend]
-    if len(blend) != n_styles or any(not b >= 0 for b in blend) or sum(blend) <= 0:
-        raise ValueError(f"style_blend needs {n_styles} non-negative weights, got {style_blend}")
+    if len(blend) != n_styles or any(not (math.isfinite(b) and b >= 0) for b in blend) or sum(blend) <= 0:
+        raise ValueError(f"style_blend needs {n_styles} finite weight(s) >= 0 (one per style image, not all zero), "
+                         f"got {style_blend}")
     return [b / sum(blend) for b in blend]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_values(n_styles: int, o: Mapping[str, Any]) -> None:
+    """A ValueError naming the first of ``stylize``'s style count, size, steps, lr, seed or scales that cannot work."""
+    if n_styles == 0:
+        raise ValueError("style is an empty list: pass at least one style image (a path, name, PIL image or tensor)")
+    size, steps, lr, scales = o["size"], o["steps"], o["lr"], o["scales"]
+    if size is not None and (not _is_int(size) or size < MIN_SIZE):
+        raise ValueError(f"size must be a whole number of pixels >= {MIN_SIZE} (the long edge) or None, not {size!r}")
+    counts = list(steps) if isinstance(steps, (list, tuple)) else [steps]
+    if not counts or not all(_is_int(n) and n >= 0 for n in counts):
+        raise ValueError(f"steps must be a whole number >= 0 (or a list of them, one per scale), not {steps!r}")
+    if lr is not None and (not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr <= 0):
+        raise ValueError(f"lr must be a finite number > 0 (or None for the optimiser's default), not {lr!r}")
+    if not _is_int(o["seed"]):
+        raise ValueError(f"seed must be a whole number, not {o['seed']!r}")
+    if not (scales is None or isinstance(scales, str) or (_is_int(scales) and scales >= 1)
+            or (isinstance(scales, (list, tuple)) and scales and all(isinstance(f, numbers.Real) for f in scales))):
+        raise ValueError("scales must be None, 'auto', a number of octaves >= 1 or a non-empty list of increasing "
+                         f"fractions in (0, 1], not {scales!r}")
+
+
+def checked_init(init: Any) -> Any:
+    """An init tensor as a valid (1, 3, H, W) image in [0, 1] (uint8 read as 0-255; NaN, 0-255 floats and
+    batches refused with the reason); the names "content", "noise", "style" pass through."""
+    if not isinstance(init, torch.Tensor):
+        return init
+    try:
+        return load_image(init, min_size=1)
+    except ValueError as err:
+        raise ValueError(f"init: {err}") from None
 
 
 def resolve_model(
@@ -124,8 +163,9 @@ class RunSettings:
 def resolve_settings(model: VGG19Features, device: torch.device, n_styles: int, **options: Any) -> RunSettings:
     """Validate ``stylize``'s keyword arguments (``options``) and fill in the defaults for ``model``'s weights."""
     o = options
+    check_values(n_styles, o)
     if o["optimizer"] not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be 'lbfgs' or 'adam', not {o['optimizer']!r}")
+        raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, not {o['optimizer']!r}")
     if o["preserve_color"] not in PRESERVE_COLOR:
         raise ValueError(f"preserve_color must be None, 'luminance' or 'histogram', not {o['preserve_color']!r}")
     if isinstance(o["init"], str) and o["init"] not in INITS:
@@ -144,7 +184,7 @@ def resolve_settings(model: VGG19Features, device: torch.device, n_styles: int, 
     size = int(o["size"]) if o["size"] is not None else default_size(device)
     return RunSettings(
         content_weight=alpha, style_weight=beta, tv_weight=gamma, content_layers=c_layers, style_layers=s_layers,
-        optimizer=o["optimizer"], lr=o["lr"], init=o["init"], seed=o["seed"], plan=scale_plan(size, o["scales"], o["steps"]),
+        optimizer=o["optimizer"], lr=o["lr"], init=checked_init(o["init"]), seed=o["seed"], plan=scale_plan(size, o["scales"], o["steps"]),
         device=device, precision=resolve_precision(o["precision"], device), cuda_graph=o["cuda_graph"],
         preserve_color=o["preserve_color"], blend=blend_weights(o["style_blend"], n_styles), gram_norm=o["gram_norm"],
         rtol=float(o["rtol"]), every=int(o["every"]), preset=preset.name,
@@ -160,16 +200,43 @@ class RunImages:
     styles: list[torch.Tensor]
 
 
-def load_run_images(content: Any, style: Any, preserve_color: str | None) -> RunImages:
-    """Load the photo and the style image(s) and apply the colour option: "histogram" recolours each
-    painting to the photo's colour statistics; "luminance" keeps only brightness on both sides."""
-    photo = load_image(content)
-    styles = [load_image(s) for s in (style if isinstance(style, (list, tuple)) else [style])]
+def load_run_images(content: Any, style: Any, preserve_color: str | None, max_size: int | None = None) -> RunImages:
+    """Load the photo and the style image(s) (downscaled on load to ``max_size``, so a huge photo works) and
+    apply the colour option: "histogram" recolours each painting to the photo's colour statistics;
+    "luminance" keeps only brightness on both sides."""
+    photo = load_image(content, max_size=max_size)
+    styles = [load_image(s, max_size=max_size) for s in (style if isinstance(style, (list, tuple)) else [style])]
     if preserve_color == "histogram":
         styles = [match_color(s, photo) for s in styles]
     if preserve_color == "luminance":
         return RunImages(photo, luminance_only(photo), [luminance_only(s, like=photo) for s in styles])
     return RunImages(photo, photo, styles)
+
+
+def check_image_sizes(images: RunImages, run: RunSettings) -> None:
+    """A ValueError saying which image the run's size (or a coarse scale) makes too small for the deepest layer
+    it feeds: the painted image has the content's shape and feeds every layer, a style image its style layers.
+    Computed from the shapes with ``stlib.images.resize``'s arithmetic: nothing is resized here."""
+    every = [*run.content_layers, *run.style_layers]
+    named = [("content image", images.content, every)]
+    several = len(images.styles) > 1
+    named += [(f"style image {i + 1}" if several else "style image", s, list(run.style_layers))
+              for i, s in enumerate(images.styles)]
+    final = run.plan[-1][0]
+    for side in sorted({s for s, _ in run.plan}):
+        for role, img, layers in named:
+            need = layer_stride(deepest(layers)) if layers else 1
+            h, w = img.shape[-2:]
+            ratio = side / max(h, w)
+            h, w = max(1, round(h * ratio)), max(1, round(w * ratio))
+            if min(h, w) >= need:
+                continue
+            where = f"at size={final}" if side == final else f"at the {side} px coarse scale of the scales asked for"
+            raise ValueError(
+                f"the {role} becomes {w}×{h} px {where}, but VGG-19 needs at least {need} px on each side here: use a "
+                f"larger size (--size on the command line){'' if side == final else ' or fewer scales'}, or crop "
+                f"the {role} to a less elongated shape"
+            )
 
 
 def count_styles(style: Any) -> int:

@@ -11,15 +11,17 @@ from typing import Any
 
 import torch
 
+from ..engine.settings import default_size
 from ..images import ImageLoadError, bundled_images, resize
 from ..model import VGG19Features, load_vgg19, resolve_device
 from ..presets import preset_for
-from ..result import StepInfo, StylizeResult
+from ..result import StepInfo
+from ..units import format_number
 from . import sweep as sweeps
 from .controls import Controls, status_html
 from .inputs import ImageStore, png_bytes, uploaded_files
 from .lossplot import LossPlot
-from .settings import StudioSettings, fmt_number, preset_settings
+from .settings import StudioSettings, preset_settings
 from .worker import Listener, Worker, estimate_run, readable_error
 
 
@@ -48,9 +50,8 @@ class Studio(Listener):
                 options.append((Path(start).name, start))
             choices[kind] = options
         self.preset = preset_for(model.weights_source)
-        default_size = 512 if model.mean.device.type == "cuda" else 256
         self.controls = Controls(self.preset, content, style, choices["content"], choices["style"],
-                                 size=int(size or default_size), steps=int(steps), layout=layout)
+                                 size=int(size or default_size(model.mean.device)), steps=int(steps), layout=layout)
         self.worker = Worker(model, self.controls.settings, self.images, self, precision=precision, every=every,
                              preview=preview, plot_every_s=plot_every_s)
         self.model, self.device, self.widget = model, self.worker.device, self.controls.widget
@@ -65,7 +66,8 @@ class Studio(Listener):
         self._estimate_token = 0
         self._wire()
         self._show_thumbnails()
-        self.preview.value = png_bytes(resize(self.images.get(content), 320))  # the start, not a broken image
+        start = resize(self.images.get(content), 600 if self.controls.big else 320)
+        self.preview.value = png_bytes(start)  # the picture a run starts from, never a broken-image icon
         self.loss_plot.value = self._plot.render([])
         self._refresh_estimate()
 
@@ -180,8 +182,8 @@ class Studio(Listener):
         self.pinned_result = (s, self.worker.image.clone())
         self.controls.pinned.value = png_bytes(self.worker.image)
         self.controls.pinned.layout.display = None  # shown from now on (hidden so no empty frame before)
-        self.controls.pinned_title.value = (f"<b>pinned</b>: style/content {fmt_number(s.style_weight / s.content_weight)}"
-                                            f", TV {fmt_number(s.tv_weight)}, {len(s.style_layers)} layers")
+        self.controls.pinned_title.value = (f"<b>pinned</b>: style/content {format_number(s.style_weight / s.content_weight)}"
+                                            f", TV {format_number(s.tv_weight)}, {len(s.style_layers)} layers")
         return s
 
     # ------------------------------------------------------------------ images

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..presets import Preset
+from ..units import format_number
 
 #: "start from" choices: (label, value). "current" continues from the picture on screen (a warm start).
 INIT_CHOICES = (("content photo", "content"), ("noise", "noise"), ("style image", "style"),
@@ -18,16 +19,6 @@ POOLING_CHOICES = (("max", "max"), ("average", "avg"))
 SWEEP_KINDS = (("style/content ratio", "ratio"), ("TV weight", "tv"), ("start image", "init"),
                ("optimizer", "optimizer"), ("pooling", "pooling"), ("style layers, added", "layers"),
                ("one style layer", "layer"))
-
-
-def fmt_number(value: float) -> str:
-    """A weight as a person reads it: ``1e+05`` -> ``1e5``, ``3.2e+05`` -> ``3.2e5``, ``5`` -> ``5``.
-    (Studio-local until the package has one number formatter; swap it here.)"""
-    text = f"{value:.2g}"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        return f"{mantissa}e{int(exponent)}"
-    return text
 
 
 @dataclass(frozen=True)
@@ -69,7 +60,7 @@ class StudioSettings:
                      "optimizer", "init", "preserve_color", "pooling"):
             old, new = getattr(other, name), getattr(self, name)
             if old != new:
-                show = fmt_number if isinstance(new, float) else str
+                show = format_number if isinstance(new, float) else str
                 out.append(f"{name.replace('_', ' ')} {show(old)} \u2192 {show(new)}")
         if self.style_layers != other.style_layers:
             out.append("style layers")

@@ -25,8 +25,9 @@ from ..layers import CONTENT_LAYERS, STYLE_LAYERS
 from ..losses import content_loss, style_layer_loss, tv_loss
 from ..model import VGG19Features, extract_features
 from ..result import StepInfo
+from ..units import format_number
 from .inputs import png_bytes
-from .settings import INIT_CHOICES, SWEEP_KINDS, StudioSettings, fmt_number
+from .settings import INIT_CHOICES, SWEEP_KINDS, StudioSettings
 from .worker import Abort, Worker, abortable
 
 #: Decades below and above the balance that the ratio sweep spans (see ``balance``). Measured on astronaut/swirls
@@ -71,11 +72,11 @@ def sweep_plan(kind: str, s: StudioSettings, n: int = 5, scales: dict[str, float
             weights = _log_spaced(centre + RATIO_SPAN[0], centre + RATIO_SPAN[1], n)
         else:
             weights = [s.style_weight * f for f in _log_spaced(-2, 2, n)]
-        return [(f"style/content {fmt_number(w / s.content_weight)}", replace(s, style_weight=w)) for w in weights]
+        return [(f"style/content {format_number(w / s.content_weight)}", replace(s, style_weight=w)) for w in weights]
     if kind == "tv":
         ref = s.style_weight * scales["style"] / max(scales["tv"], 1e-30) if scales else max(s.tv_weight, 1.0) * 100
         weights = [0.0] + [ref * f for f in _log_spaced(*TV_SPAN, n - 1)]
-        return [(f"TV weight {fmt_number(w)}", replace(s, tv_weight=w)) for w in weights]
+        return [(f"TV weight {format_number(w)}", replace(s, tv_weight=w)) for w in weights]
     if kind == "init":
         return [(f"start: {label}", replace(s, init=value)) for label, value in INIT_CHOICES if value != "current"]
     if kind == "optimizer":

@@ -31,6 +31,7 @@ from ..images import resize
 from ..model import VGG19Features
 from ..result import StepInfo, StopReason, StylizeResult
 from ..transfer import stylize
+from ..units import format_seconds
 from .inputs import ImageStore
 from .settings import StudioSettings
 
@@ -380,7 +381,7 @@ class Worker:
             return
         why = f" ({result.stopped})" if result is not None and result.stopped else ""
         total = int(self.history[-1]["step"]) if self.history else result.steps
-        self.listener.on_status(f"Done: {result.steps} steps in {result.elapsed:.1f} s ({total} in all), final loss "
+        self.listener.on_status(f"Done: {result.steps} steps in {format_seconds(result.elapsed)} ({total} in all), final loss "
                              f"{result.history[-1]['total']:.3g}{why}.", "done")
 
     # ------------------------------------------------------------------ speed

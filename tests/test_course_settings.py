@@ -1,0 +1,72 @@
+"""The course's key figures keep their content (issue 10): the settings of notebooks 00, 01, 04 and 06 at
+fast-mode image sizes but their normal step counts. No loss evaluation exceeds twice the best before it (no
+blow-ups such as plain L-BFGS's overshoots), and the returned image keeps the photo's content. Not timed."""
+
+import math
+
+import pytest
+import torch
+
+import stlib
+
+SIZE = 64  # fast mode's size (course.image_size(fast=64))
+
+
+def _rises(totals, factor=2.0):
+    best, count = math.inf, 0
+    for value in totals:
+        count += value > factor * best
+        best = min(best, value)
+    return count
+
+
+def _content_distance(vgg, image, photo, layer="relu4_2"):
+    """Unweighted content loss of ``image`` against ``photo`` at ``layer`` (the course's content measure)."""
+    with torch.no_grad():
+        feats = stlib.extract_features(vgg, torch.cat([image, photo]), [layer])[layer]
+    return float(stlib.content_loss(feats[:1], feats[1:]))
+
+
+# (notebook, content, style, stylize keywords): the settings of the figures the notebooks draw conclusions from
+TRANSFER_SETTINGS = [
+    ("nb00/nb06 plain", "astronaut", "swirls", {"steps": 60}),
+    ("nb04 L-BFGS", "chelsea", "swirls", {"steps": 100}),
+    ("nb04 Adam", "chelsea", "swirls", {"steps": 100, "optimizer": "adam"}),
+    ("nb06 luminance", "astronaut", "swirls", {"steps": 60, "preserve_color": "luminance"}),
+]
+
+
+@pytest.mark.parametrize("name, content, style, kwargs", TRANSFER_SETTINGS, ids=[s[0] for s in TRANSFER_SETTINGS])
+def test_course_transfer_settings_keep_their_content(vgg, name, content, style, kwargs):
+    photo, painting = stlib.load_image(content, SIZE), stlib.load_image(style, SIZE)
+    result = stlib.stylize(photo, painting, size=SIZE, model=vgg, precision="auto", progress=False, **kwargs)
+    totals = result.losses()
+    assert _rises(totals) == 0, f"{name}: evaluations above 2x the best so far: {totals}"
+    assert min(totals) < 0.5 * totals[0]  # and it did optimise
+    # the content is not lost: the image is closer to the photo (relu4_2) than the painting is. At 64 px the
+    # offline preset's minimum itself keeps little of the photo (measured: the returned image's distance is
+    # 0.5-0.7 of the painting's), so this bound is loose: it catches pure texture, not subtle losses.
+    image = stlib.resize(result.image, tuple(photo.shape[-2:]))
+    assert _content_distance(vgg, image, photo) < 0.8 * _content_distance(
+        vgg, stlib.resize(painting, tuple(photo.shape[-2:])), photo)
+
+
+@pytest.fixture(scope="module")
+def vgg_avg():
+    """The offline VGG-19 with average pooling, as notebook 01's reconstructions use it."""
+    return stlib.load_vgg19("random", pooling="avg")
+
+
+@pytest.mark.parametrize("layer", ["relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2"])
+def test_notebook01_reconstructions_run_their_budget_without_blowing_up(vgg_avg, layer):
+    photo = stlib.load_image("chelsea", SIZE)
+    result = stlib.stylize(photo, "swirls", style_weight=0, content_layers=[layer], tv_weight=0, init="noise",
+                           size=SIZE, steps=150, model=vgg_avg, precision="auto", progress=False)
+    totals = result.losses("content")
+    assert _rises(totals) == 0, f"{layer}: evaluations above 2x the best so far"
+    assert result.stop_reason in (None, "converged")  # it never stops as "converged" after a rise
+    if result.stop_reason == "converged":
+        recent = totals[-20:]
+        assert max(recent) <= min(totals) * (1 + 1e-3)
+    assert min(totals) < 0.5 * totals[0]  # the reconstruction moved towards the photo
+    assert result.history[result.best_step - 1]["total"] == min(result.losses())
