@@ -47,12 +47,12 @@ IMAGENET = Preset(
 #: the weights 1/2/3/5/10 only partly make up for it, keeping relu1_1 and relu2_1 (colour, fine texture) in
 #: the lead: at 1/E_l-like weights (1/4/10/30/100) the deep layers, whose Grams random filters match while
 #: keeping the photo's colours, took over and the astronaut's suit stayed orange; equal weights washed the
-#: face out. Above ~1e6 the style weight changes little (the Grams are matched to <0.1 % of their start either
-#: way); 3e6 gives a little more texture. TV 10 removes the speckle random filters otherwise leave.
+#: face out. At 256 px the style weight changes little above ~1e6 (the Grams are matched to <0.1 % of their
+#: start either way); at 64 px 3e6 washed the photo out, so 1e6. TV 10 removes the speckle random filters leave.
 OFFLINE = Preset(
     name="offline",
     content_weight=1.0,
-    style_weight=3e6,
+    style_weight=1e6,
     style_layers={"relu1_1": 1.0, "relu2_1": 2.0, "relu3_1": 3.0, "relu4_1": 5.0, "relu5_1": 10.0},
     content_layers={name: 1.0 for name in CONTENT_LAYERS},
     tv_weight=10.0,
