@@ -20,13 +20,6 @@ def _rises(totals, factor=2.0):
     return count
 
 
-def _content_distance(vgg, image, photo, layer="relu4_2"):
-    """Unweighted content loss of ``image`` against ``photo`` at ``layer`` (the course's content measure)."""
-    with torch.no_grad():
-        feats = stlib.extract_features(vgg, torch.cat([image, photo]), [layer])[layer]
-    return float(stlib.content_loss(feats[:1], feats[1:]))
-
-
 def _ssim(a, b):
     """Colour SSIM of two (1, 3, H, W) images in [0, 1] (scikit-image, data range 1)."""
     from skimage.metrics import structural_similarity
