@@ -5,7 +5,6 @@ blow-ups such as plain L-BFGS's overshoots), and the returned image keeps the ph
 import math
 
 import pytest
-import torch
 
 import stlib
 
