@@ -369,7 +369,7 @@ def test_c2_save_non_finite_pixels_is_refused(tmp_path, bad):
 
 def test_c2_to_pil_of_nan_is_refused():
     with raises_with(ValueError, "NaN"):
-        stlib.to_pil(torch.full((3, 8, 8), float("nan")))
+        stlib.images.to_pil(torch.full((3, 8, 8), float("nan")))
 
 
 def test_c2_save_negative_float_image_is_refused(tmp_path):
