@@ -8,6 +8,7 @@ the clock between reads (and a stalled read is cut by the socket timeout, at mos
 from __future__ import annotations
 
 import os
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -36,6 +37,10 @@ def deadline_s(default: float) -> float:
         return float(text) if text and float(text) > 0 else default
     except ValueError:
         return default
+
+
+#: A socket's read timeout: ``socket.timeout``, which only Python 3.10+ makes an alias of ``TimeoutError``.
+_TIMEOUTS = (TimeoutError, socket.timeout)
 
 
 def max_bytes(default: int) -> int:
@@ -67,8 +72,8 @@ def fetch(url: str, sink: BinaryIO, *, deadline: float, limit: int, progress: bo
 
     try:
         return _copy(url, sink, left, limit, progress)
-    except (TimeoutError, urllib.error.URLError) as err:
-        if isinstance(err, TimeoutError) or isinstance(getattr(err, "reason", None), TimeoutError):
+    except (*_TIMEOUTS, urllib.error.URLError) as err:
+        if isinstance(err, _TIMEOUTS) or isinstance(getattr(err, "reason", None), _TIMEOUTS):
             if time.monotonic() - start >= deadline - 0.05:
                 left()  # raises the deadline's DownloadError
         raise

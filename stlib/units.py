@@ -32,11 +32,3 @@ def format_bytes(n_bytes: float) -> str:
             return f"{size:.1f} {unit}" if size < 100 else f"{size:.0f} {unit}"
     raise AssertionError("unreachable")  # pragma: no cover
 
-
-def format_number(value: float) -> str:
-    """A loss weight or ratio as a person reads it, two significant digits: ``1e5``, ``3.2e5``, ``5``, ``0.02``."""
-    text = f"{value:.2g}"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        return f"{mantissa}e{int(exponent)}"
-    return text

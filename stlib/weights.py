@@ -342,7 +342,7 @@ def random_weights(seed: int = RANDOM_SEED) -> "dict[str, torch.Tensor]":
     The filters are *not* made zero-mean: a zero-sum filter cancels the large common (positive) part of the
     ReLU maps it reads, i.e. local brightness and the overall strength of the features below, and the deep
     layers then keep only texture energy - relu4_2 reconstructions were pure noise (SSIM vs the photo 0.01
-    instead of ~0.4; benchmarks/OFFLINE_WEIGHTS.md).
+    instead of 0.46 at 192 px; benchmarks/OFFLINE_WEIGHTS.md).
     """
     gen = torch.Generator().manual_seed(seed)
     state: "dict[str, torch.Tensor]" = {}

@@ -5,7 +5,6 @@ blow-ups such as plain L-BFGS's overshoots), and the returned image keeps the ph
 import math
 
 import pytest
-import torch
 
 import stlib
 
@@ -20,11 +19,12 @@ def _rises(totals, factor=2.0):
     return count
 
 
-def _content_distance(vgg, image, photo, layer="relu4_2"):
-    """Unweighted content loss of ``image`` against ``photo`` at ``layer`` (the course's content measure)."""
-    with torch.no_grad():
-        feats = stlib.extract_features(vgg, torch.cat([image, photo]), [layer])[layer]
-    return float(stlib.content_loss(feats[:1], feats[1:]))
+def _ssim(a, b):
+    """Colour SSIM of two (1, 3, H, W) images in [0, 1] (scikit-image, data range 1)."""
+    from skimage.metrics import structural_similarity
+
+    x, y = (t[0].permute(1, 2, 0).double().clamp(0, 1).numpy() for t in (a, b))
+    return float(structural_similarity(x, y, channel_axis=2, data_range=1.0))
 
 
 # (notebook, content, style, stylize keywords): the settings of the figures the notebooks draw conclusions from
@@ -43,12 +43,13 @@ def test_course_transfer_settings_keep_their_content(vgg, name, content, style, 
     totals = result.losses()
     assert _rises(totals) == 0, f"{name}: evaluations above 2x the best so far: {totals}"
     assert min(totals) < 0.5 * totals[0]  # and it did optimise
-    # the content is not lost: the image is closer to the photo (relu4_2) than the painting is. At 64 px the
-    # offline preset's minimum itself keeps little of the photo (measured: the returned image's distance is
-    # 0.5-0.7 of the painting's), so this bound is loose: it catches pure texture, not subtle losses.
+    # the content is not lost: the image is far more like the photo (SSIM) than the painting is. The offline
+    # weights' relu4_2 distance no longer ranks this (their deep maps carry a large mean, and swirls' mean
+    # activations happen to be close to chelsea's: benchmarks/OFFLINE_WEIGHTS.md). At 64 px the offline preset
+    # keeps little of the photo (measured SSIM 0.3-0.4 vs the painting's 0.03), so this bound is loose: it
+    # catches pure texture, not subtle losses.
     image = stlib.resize(result.image, tuple(photo.shape[-2:]))
-    assert _content_distance(vgg, image, photo) < 0.8 * _content_distance(
-        vgg, stlib.resize(painting, tuple(photo.shape[-2:])), photo)
+    assert _ssim(image, photo) > 3 * _ssim(stlib.resize(painting, tuple(photo.shape[-2:])), photo)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """stlib.engine.precision: choosing fp32/bf16/fp16, autocast, memory layout, and float32 Gram matrices under autocast."""
 
-import contextlib
 
 import pytest
 import torch

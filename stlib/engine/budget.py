@@ -262,10 +262,11 @@ def estimate(
 
 
 # --------------------------------------------------------------------------------------------- out of memory
+_CUDA_OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # top-level name from torch 2.5
 def _is_allocation_failure(err: BaseException) -> bool:
     """True for torch's out-of-memory errors (CUDA's OutOfMemoryError, the CPU allocator's RuntimeError)."""
     text = str(err)
-    return isinstance(err, torch.OutOfMemoryError) or (
+    return isinstance(err, _CUDA_OOM) or (
         isinstance(err, RuntimeError)
         and ("not enough memory" in text or "can't allocate memory" in text or "out of memory" in text.lower()))
 
