@@ -13,13 +13,20 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 
 
-@pytest.fixture(scope="module")
-def student(tmp_path_factory):
+def _load_make_student():
     spec = importlib.util.spec_from_file_location("_make_student", NOTEBOOKS / "make_student.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+make_student = _load_make_student()
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
     out = tmp_path_factory.mktemp("student")
-    assert module.main(["--out", str(out)]) == 0
+    assert make_student.main(["--out", str(out)]) == 0
     return out
 
 
@@ -41,7 +48,10 @@ def test_student_copies_have_no_solutions_but_every_exercise_and_check(student):
         pupil = nbformat.read(student / path.name, as_version=4)
         teacher_text = "\n".join(c.source for c in teacher.cells)
         pupil_text = "\n".join(c.source for c in pupil.cells)
-        found = {line for line in secrets if line in teacher_text}
+        hidden_text = "\n".join(c.source for c in teacher.cells if make_student.is_solution(c))
+        shown_text = "\n".join(c.source for c in teacher.cells if not make_student.is_solution(c))
+        # a solution line that the lesson itself also shows (e.g. a plain loop over the style layers) is no secret
+        found = {line for line in secrets if line in hidden_text and line not in shown_text}
         teacher_total += len(found)
         leaked = {line for line in found if line in pupil_text}
         assert not leaked, f"{path.name}: solution lines in the student copy: {sorted(leaked)[:3]}"

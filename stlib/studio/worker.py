@@ -354,8 +354,9 @@ class Worker:
             self.image = shown
             call.last_image = work
             self.history.append({"step": base + info.step, **info.losses})
-            if call.first_preview is not None and now - self._preview_time < MIN_PREVIEW_INTERVAL_S:
-                return  # fast steps (a GPU): do not flood the browser; the first picture of a call always goes
+            throttled = now - self._preview_time < MIN_PREVIEW_INTERVAL_S
+            if call.first_preview is not None and throttled and info.step < info.steps:
+                return  # fast steps (a GPU): do not flood the browser; a call's first and last pictures always go
             self._preview_time = now
             if call.first_preview is None:
                 call.first_preview = now
