@@ -40,11 +40,58 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Lab:
+class ServerProcess:
+    """A server started in its own process group, its output in a log file; subclasses say how to probe it."""
+
+    name = "server"
+
+    def start(self, cmd: list, root: Path, env: dict, log_path: Path) -> None:
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def ready(self) -> bool:
+        """True once the server answers (an OSError means: not yet)."""
+        raise NotImplementedError
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with code {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                if self.ready():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"{self.name} did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, chars: int = 4000) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def kill_group(self, wait_s: float = 10.0) -> None:
+        """SIGTERM the process group, then SIGKILL if it lingers; close the log."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if self.proc.poll() is not None:
+                break
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=wait_s)
+            except subprocess.TimeoutExpired:
+                pass
+        self.log.close()
+
+
+class Lab(ServerProcess):
     """A JupyterLab server in its own process group, on 127.0.0.1 with a token, rooted in a temp folder."""
 
+    name = "jupyter lab"
+
     def __init__(self, root: Path, log_path: Path) -> None:
-        self.root, self.log_path = root, log_path
+        self.root = root
         self.port, self.token = free_port(), secrets.token_hex(16)
         settings = root / ".lab-settings"
         notify = settings / "@jupyterlab" / "apputils-extension"
@@ -65,29 +112,14 @@ class Lab:
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")  # CI containers often run as root
-        self.log = open(log_path, "w")
-        self.proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.start(cmd, root, env, log_path)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}?token={self.token}"
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with code {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url("/api/status"), timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError(f"jupyter lab did not answer /api/status within {timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self, chars: int = 4000) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")[-chars:]
+    def ready(self) -> bool:
+        with urllib.request.urlopen(self.url("/api/status"), timeout=2) as response:
+            return response.status == 200
 
     def shutdown(self) -> None:
         """Ask the server to shut down (it stops its kernels); kill the process group if it lingers."""
@@ -100,13 +132,8 @@ class Lab:
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                    self.proc.wait(timeout=5)
-        self.log.close()
+                pass
+        self.kill_group(wait_s=5)
 
 
 @pytest.fixture

@@ -7,16 +7,14 @@ Run alone with ``make test-browser``. Leaves tests/artifacts/present-1280x720.pn
 
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, free_port, settings_number
+from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, ServerProcess, free_port, settings_number
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -24,49 +22,29 @@ PAGE = REPO / "notebooks" / "present.ipynb"
 VIEWPORT = {"width": 1280, "height": 720}
 
 
-class Voila:
+class Voila(ServerProcess):
     """``voila present.ipynb`` in its own process group on 127.0.0.1, rooted in a temp folder."""
 
+    name = "voila"
+
     def __init__(self, root: Path, log_path: Path) -> None:
-        self.port, self.log_path = free_port(), log_path
+        self.port = free_port()
         env = dict(os.environ, STLIB_WEIGHTS="random", STLIB_OFFLINE="1", STLIB_FAST="1",
                    JUPYTER_DATA_DIR=str(root / ".data"), JUPYTER_RUNTIME_DIR=str(root / ".runtime"),
                    JUPYTER_CONFIG_DIR=str(root / ".config"))
         cmd = [sys.executable, "-m", "voila", PAGE.name, "--no-browser", f"--port={self.port}", "--Voila.ip=127.0.0.1"]
-        self.log = open(log_path, "w")
-        self.proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.start(cmd, root, env, log_path)
 
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"voila exited with code {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=2).close()  # listening: ready
-                return
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError(f"voila did not answer within {timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self, chars: int = 4000) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")[-chars:]
+    def ready(self) -> bool:
+        socket.create_connection(("127.0.0.1", self.port), timeout=2).close()  # listening: ready
+        return True
 
     def shutdown(self) -> None:
         """SIGTERM the process group (voila stops its kernels), SIGKILL if it lingers."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if self.proc.poll() is not None:
-                break
-            os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        self.log.close()
+        self.kill_group()
 
 
 @pytest.fixture
