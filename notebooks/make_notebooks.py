@@ -203,6 +203,7 @@ def is_checked(cell: Any) -> bool:
 def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Drop outputs and execution counts, except in checked cells: those keep their outputs and, because
     nbval only compares cells that ran, an execution count (their position among the code cells)."""
+    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}  # no saved widget state
     code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
     for number, cell in enumerate(code_cells, start=1):
         cell.metadata = {}
