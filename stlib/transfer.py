@@ -23,6 +23,7 @@ from .engine.optim import LBFGS, Adam, SafeguardedLBFGS
 from .engine.precision import autocast, memory_format
 from .engine.scales import initial_image, scale_plan, upsampled
 from .engine.budget import explains_memory_errors
+from .engine.handover import HandOver
 from .engine.settings import (LayerSpec, RunImages, RunSettings, check_image_sizes, count_styles, load_run_images,
                               resolve_model, resolve_settings)
 from .engine.steps import Closure, NonFiniteLoss, make_step
@@ -85,6 +86,7 @@ def stylize(
     stop: Any = None,
     rtol: float = 1e-6,
     cuda_graph: bool | None = None,
+    fp32_finish: bool = True,
 ) -> StylizeResult:
     """Paint the content of ``content`` in the style of ``style`` by gradient descent on the pixels.
 
@@ -133,7 +135,7 @@ def stylize(
     run = resolve_settings(
         model, dev, count_styles(style), content_weight=content_weight, style_weight=style_weight,
         tv_weight=tv_weight, content_layers=content_layers, style_layers=style_layers, optimizer=optimizer, lr=lr,
-        init=init, seed=seed, size=size, scales=scales, steps=steps, precision=precision, cuda_graph=cuda_graph,
+        init=init, seed=seed, size=size, scales=scales, steps=steps, precision=precision, cuda_graph=cuda_graph, fp32_finish=fp32_finish,
         preserve_color=preserve_color, style_blend=style_blend, gram_norm=gram_norm, rtol=rtol, every=every)
     masks = resolve_masks(style_masks, count_styles(style), style_blend)
     images = load_run_images(content, style, run.preserve_color, max_size=max(run.plan[-1][0], WORKING_MAX_SIZE))
@@ -186,7 +188,42 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
     monitor.start_scale(x)
     if n_steps == 0:
         return x.detach(), False
-    with autocast(run.precision, run.device):
+    precision = run.precision
+    step, graphed = _make_step(model, run, precision, content, styles, x, masks)
+    optimizer = make_optimizer(run.optimizer, x, run.lr)
+    closure = Closure(step, x, monitor.observe)
+    handover = HandOver() if last and run.fp32_finish and precision != "fp32" else None
+    for local in range(n_steps):
+        if monitor.should_stop():
+            break
+        optimizer.step(closure)
+        with torch.no_grad():
+            x.clamp_(0, 1)
+        if monitor.end_step(x, side, precision, last_of_scale=local == n_steps - 1,
+                            accepted=getattr(optimizer, "accepted", True)):
+            if last and monitor.reason is None:
+                monitor.converged_at_end()
+            break  # stopped; or converged, and a converged coarse scale hands over to the next one
+        if handover is not None and handover.due(monitor.stage_totals()):
+            # bf16 has stalled: go on in float32 from the best image so far, with float32 targets and a fresh
+            # optimiser (its curvature pairs and accepted loss belong to the bf16 objective)
+            handover, precision = None, "fp32"
+            with torch.no_grad():
+                x.copy_(monitor.scale_result(x))
+            monitor.start_scale(x)
+            step, graphed_fp32 = _make_step(model, run, precision, content, styles, x, masks)
+            graphed = graphed or graphed_fp32
+            optimizer = make_optimizer(run.optimizer, x, run.lr)
+            closure = Closure(step, x, monitor.observe)
+    return monitor.scale_result(x), graphed
+
+
+def _make_step(model: VGG19Features, run: RunSettings, precision: str, content: torch.Tensor,
+               styles: list[torch.Tensor], x: torch.Tensor, masks: torch.Tensor | None) -> tuple[Any, bool]:
+    """The step runner for ``x`` in ``precision``: targets computed in that precision (so that the objective's
+    optimum is that precision's), the network in its layout. Returns (runner, CUDA graph?)."""
+    model.to(memory_format=memory_format(precision, run.device))
+    with autocast(precision, run.device):
         targets = compute_targets(model, content, styles, run.content_layers, run.style_layers, run.blend,
                                   run.gram_norm)
         if masks is not None:
@@ -195,18 +232,4 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
     loss_fn = functools.partial(objective, model, targets=targets, content_layers=run.content_layers,
                                 style_layers=run.style_layers, content_weight=run.content_weight,
                                 style_weight=run.style_weight, tv_weight=run.tv_weight, gram_norm=run.gram_norm)
-    step, graphed = make_step(loss_fn, x, run.precision, model, run.cuda_graph)
-    optimizer = make_optimizer(run.optimizer, x, run.lr)
-    closure = Closure(step, x, monitor.observe)
-    for local in range(n_steps):
-        if monitor.should_stop():
-            break
-        optimizer.step(closure)
-        with torch.no_grad():
-            x.clamp_(0, 1)
-        if monitor.end_step(x, side, run.precision, last_of_scale=local == n_steps - 1,
-                            accepted=getattr(optimizer, "accepted", True)):
-            if last and monitor.reason is None:
-                monitor.converged_at_end()
-            break  # stopped; or converged, and a converged coarse scale hands over to the next one
-    return monitor.scale_result(x), graphed
+    return make_step(loss_fn, x, precision, model, run.cuda_graph)

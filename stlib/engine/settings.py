@@ -143,6 +143,7 @@ class RunSettings:
     rtol: float
     every: int
     preset: str
+    fp32_finish: bool = True  # reduced precision hands over to float32 at its plateau (engine.handover)
 
     @property
     def total_steps(self) -> int:
@@ -157,6 +158,7 @@ class RunSettings:
             "sizes": [s for s, _ in self.plan], "steps": [n for _, n in self.plan], "seed": self.seed,
             "pooling": pooling, "preserve_color": self.preserve_color, "style_blend": self.blend,
             "gram_norm": self.gram_norm, "preset": self.preset, "cuda_graph": cuda_graph_used,
+            "fp32_finish": self.fp32_finish,
         }
 
 
@@ -187,7 +189,7 @@ def resolve_settings(model: VGG19Features, device: torch.device, n_styles: int, 
         optimizer=o["optimizer"], lr=o["lr"], init=checked_init(o["init"]), seed=o["seed"], plan=scale_plan(size, o["scales"], o["steps"]),
         device=device, precision=resolve_precision(o["precision"], device), cuda_graph=o["cuda_graph"],
         preserve_color=o["preserve_color"], blend=blend_weights(o["style_blend"], n_styles), gram_norm=o["gram_norm"],
-        rtol=float(o["rtol"]), every=int(o["every"]), preset=preset.name,
+        rtol=float(o["rtol"]), every=int(o["every"]), preset=preset.name, fp32_finish=bool(o.get("fp32_finish", True)),
     )
 
 
