@@ -24,7 +24,7 @@ from .engine.precision import autocast, memory_format
 from .engine.scales import initial_image, scale_plan, upsampled
 from .engine.budget import explains_memory_errors
 from .engine.handover import HandOver
-from .engine.heap import fix_mmap_threshold
+from .engine.heap import HEAP_FIX_MIN_SIZE, fix_mmap_threshold
 from .engine.settings import (LayerSpec, RunImages, RunSettings, check_image_sizes, count_styles, load_run_images,
                               resolve_model, resolve_settings)
 from .engine.steps import Closure, NonFiniteLoss, make_step
@@ -139,7 +139,7 @@ def stylize(
         init=init, seed=seed, size=size, scales=scales, steps=steps, precision=precision, cuda_graph=cuda_graph, fp32_finish=fp32_finish,
         preserve_color=preserve_color, style_blend=style_blend, gram_norm=gram_norm, rtol=rtol, every=every)
     masks = resolve_masks(style_masks, count_styles(style), style_blend)
-    if dev.type == "cpu":
+    if dev.type == "cpu" and run.plan[-1][0] >= HEAP_FIX_MIN_SIZE:
         fix_mmap_threshold()  # large freed tensors leave no resident holes in the heap (engine.heap)
     images = load_run_images(content, style, run.preserve_color, max_size=max(run.plan[-1][0], WORKING_MAX_SIZE))
     check_image_sizes(images, run)

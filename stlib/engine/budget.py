@@ -30,6 +30,7 @@ from ..model import VGG19Features, resolve_device
 from ..units import format_bytes, format_seconds
 from .objective import compute_targets, objective
 from .precision import autocast, memory_format, resolve_precision
+from .heap import HEAP_FIX_MIN_SIZE, fix_mmap_threshold
 from .scales import scale_plan
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -236,6 +237,8 @@ def estimate(
         height = width = long_edge = int(size)
     if min(height, width) < 1:
         raise ValueError(f"size must be a positive number of pixels, got {size}")
+    if resolve_device(device).type == "cpu" and long_edge >= HEAP_FIX_MIN_SIZE:
+        fix_mmap_threshold()  # as stylize will: the calibration leaves the run a heap without large holes
     cal = calibration if calibration is not None else calibrate(str(device), precision)
     plan = scale_plan(long_edge, scales, steps)
     aspect = height * width / (long_edge * long_edge)
