@@ -19,7 +19,8 @@ class StopReason(str, enum.Enum):
     A ``str`` enum, so ``result.stop_reason == "converged"`` also works.
     """
 
-    CONVERGED = "converged"        # the best loss stopped improving, without a rise
+    CONVERGED = "converged"        # the loss fell, then its best stopped improving, without a rise
+    STALLED = "stalled"            # the optimiser could not lower the loss (every trial rejected, recovery failed)
     DIVERGED = "diverged"          # the loss rose and stayed above its best (the best image is returned)
     NON_FINITE = "non_finite"      # the loss became inf or NaN
     INTERRUPTED = "interrupted"    # Ctrl-C (KeyboardInterrupt)

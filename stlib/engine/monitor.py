@@ -28,23 +28,31 @@ RISE_TOL = 1e-3
 
 
 def plateau_reason(totals: list[float], rtol: float) -> StopReason | None:
-    """Whether a scale whose losses so far are ``totals`` should stop: CONVERGED, DIVERGED or None (go on).
+    """Whether a scale whose losses so far are ``totals`` should stop: CONVERGED, STALLED, DIVERGED or None.
 
     It stops only when the best loss improved by at most ``rtol`` (relative) over the last
-    ``CONVERGENCE_WINDOW`` steps. Then CONVERGED when every loss of those steps lies within ``RISE_TOL`` of the
-    best, DIVERGED when every one lies above that (the loss rose and stayed up); a window with both is a run
-    still moving, and it goes on. (The safeguarded L-BFGS falls back towards its best point after a rejected
-    step, so it converges or goes on; plain L-BFGS and Adam can diverge.)
+    ``CONVERGENCE_WINDOW`` steps. Then STALLED when the best loss never fell more than ``RISE_TOL`` below the
+    first (a run sitting at its start has not converged: it has not moved); CONVERGED when every loss of those
+    steps lies within ``RISE_TOL`` of the best, DIVERGED when every one lies above that (the loss rose and
+    stayed up); a window with both is a run still moving, and it goes on. (The safeguarded L-BFGS falls back
+    towards its best point after a rejected step, so it converges or goes on; plain L-BFGS and Adam can diverge.)
     """
     if rtol <= 0 or len(totals) <= CONVERGENCE_MIN_STEPS:
         return None
     old, best = min(totals[:-CONVERGENCE_WINDOW]), min(totals)
     if old - best > rtol * abs(old):  # relative, so the loss's scale does not matter
         return None
+    if not fell(totals):
+        return StopReason.STALLED
     near = [v <= best + RISE_TOL * abs(best) for v in totals[-CONVERGENCE_WINDOW:]]
     if all(near):
         return StopReason.CONVERGED
     return StopReason.DIVERGED if not any(near) else None
+
+
+def fell(totals: list[float]) -> bool:
+    """True when the best of ``totals`` lies more than ``RISE_TOL`` (relative) below the first: the run moved."""
+    return bool(totals) and min(totals) < totals[0] - RISE_TOL * abs(totals[0])
 
 
 class RunMonitor:
@@ -92,9 +100,11 @@ class RunMonitor:
         if values["total"] < self.best_loss:
             self.best_loss, self.best_image, self.best_step = values["total"], x.detach().clone(), self.step + 1
 
-    def end_step(self, x: torch.Tensor, size: int, precision: str, last_of_scale: bool, accepted: bool = True) -> bool:
-        """Record the step just taken (``accepted``: False when the safeguarded L-BFGS rejected its loss); True
-        when this scale should end (it stopped improving, or the run was stopped)."""
+    def end_step(self, x: torch.Tensor, size: int, precision: str, last_of_scale: bool, accepted: bool = True,
+                 stalled: bool = False) -> bool:
+        """Record the step just taken (``accepted``: False when the safeguarded L-BFGS rejected its loss; ``stalled``:
+        the optimiser gave up, its recoveries failed); True when this scale should end (it stopped improving,
+        stalled, or the run was stopped)."""
         self.step += 1
         self.history.append({"step": self.step, **self.latest, "time": self.elapsed(), "size": size,
                              "precision": precision, "accepted": accepted})
@@ -107,6 +117,9 @@ class RunMonitor:
                 if self.callback(info) is False:
                     self._end(StopReason.CALLBACK, f"stopped by the callback at step {self.step}")
                     return True
+        if stalled:
+            self._plateau = StopReason.STALLED
+            return True
         return self._converged()
 
     def _converged(self) -> bool:
@@ -115,8 +128,16 @@ class RunMonitor:
         return self._plateau is not None
 
     def converged_at_end(self) -> None:
-        """The last scale stopped improving: the run ends early, as converged or diverged."""
-        if self._plateau is StopReason.DIVERGED:
+        """The last scale stopped improving: the run ends early, as converged, stalled or diverged."""
+        if self._plateau is StopReason.STALLED:
+            totals = [h["total"] for h in self.history[self._scale_start:]]
+            rejected = sum(not h["accepted"] for h in self.history[self._scale_start:])
+            change = (f"the loss fell only {1 - min(totals) / totals[0]:.2%} from its start" if totals[0] > 0
+                      else "the loss did not fall")
+            self._end(StopReason.STALLED, f"stalled at step {self.step}: {change}, and {rejected} of "
+                      f"{len(totals)} trials were rejected, even after restarts; returned the best image. "
+                      "precision='fp32' or a different init may help.")
+        elif self._plateau is StopReason.DIVERGED:
             self._end(StopReason.DIVERGED, f"diverged: the loss rose and stayed above its best (step {self.best_step}) "
                       f"for {CONVERGENCE_WINDOW} steps; stopped at step {self.step} and returned the best image. "
                       "A smaller lr, or optimizer='lbfgs', may help.")
