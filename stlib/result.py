@@ -30,13 +30,15 @@ class StopReason(str, enum.Enum):
 
 @dataclass
 class StepInfo:
-    """What a ``callback`` sees every ``every`` steps: the current image (1, 3, H, W) on the CPU and the losses."""
+    """What a ``callback`` sees every ``every`` steps: the current image (1, 3, H, W) on the CPU and the losses
+    (``accepted`` False: ``losses`` are of a trial the safeguarded L-BFGS rejected and undid)."""
 
     step: int
     steps: int
     image: torch.Tensor
     losses: dict[str, float]
     elapsed: float
+    accepted: bool = True
 
 
 @dataclass

@@ -353,7 +353,7 @@ class Worker:
             self._work_image, self._work_preserve = work, s.preserve_color
             self.image = shown
             call.last_image = work
-            self.history.append({"step": base + info.step, **info.losses})
+            self.history.append({"step": base + info.step, **info.losses, "accepted": info.accepted})
             throttled = now - self._preview_time < MIN_PREVIEW_INTERVAL_S
             if call.first_preview is not None and throttled and info.step < info.steps:
                 return  # fast steps (a GPU): do not flood the browser; a call's first and last pictures always go
