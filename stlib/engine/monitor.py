@@ -31,10 +31,10 @@ def plateau_reason(totals: list[float], rtol: float) -> StopReason | None:
     """Whether a scale whose losses so far are ``totals`` should stop: CONVERGED, STALLED, DIVERGED or None.
 
     It stops only when the best loss improved by at most ``rtol`` (relative) over the last
-    ``CONVERGENCE_WINDOW`` steps. Then STALLED when the best loss never fell more than ``RISE_TOL`` below the
-    first (a run sitting at its start has not converged: it has not moved); CONVERGED when every loss of those
-    steps lies within ``RISE_TOL`` of the best, DIVERGED when every one lies above that (the loss rose and
-    stayed up); a window with both is a run still moving, and it goes on. (The safeguarded L-BFGS falls back
+    ``CONVERGENCE_WINDOW`` steps. Then DIVERGED when every loss of those steps lies more than ``RISE_TOL``
+    above the best (the loss rose and stayed up); STALLED when the best never fell more than ``RISE_TOL`` below
+    the first loss (a run sitting at its start has not converged: it has not moved); CONVERGED when every loss
+    of the window lies within ``RISE_TOL`` of the best; a window with both is a run still moving, and it goes on. (The safeguarded L-BFGS falls back
     towards its best point after a rejected step, so it converges or goes on; plain L-BFGS and Adam can diverge.)
     """
     if rtol <= 0 or len(totals) <= CONVERGENCE_MIN_STEPS:
@@ -42,12 +42,12 @@ def plateau_reason(totals: list[float], rtol: float) -> StopReason | None:
     old, best = min(totals[:-CONVERGENCE_WINDOW]), min(totals)
     if old - best > rtol * abs(old):  # relative, so the loss's scale does not matter
         return None
+    near = [v <= best + RISE_TOL * abs(best) for v in totals[-CONVERGENCE_WINDOW:]]
+    if not any(near):
+        return StopReason.DIVERGED
     if not fell(totals):
         return StopReason.STALLED
-    near = [v <= best + RISE_TOL * abs(best) for v in totals[-CONVERGENCE_WINDOW:]]
-    if all(near):
-        return StopReason.CONVERGED
-    return StopReason.DIVERGED if not any(near) else None
+    return StopReason.CONVERGED if all(near) else None
 
 
 def fell(totals: list[float]) -> bool:
