@@ -113,6 +113,37 @@ def grid(quick: bool) -> list[tuple[str, str]]:
     return pairs
 
 
+def measure_noise(sizes: list[int], points: int = 6) -> list[dict]:
+    """The relative rounding noise of one bf16 evaluation of the objective: at the grid's start images and at
+    nearby points (+-5e-4 uniform), the size of ``f_bf16(x) / f_fp32(x) - 1`` (rms, max) and how much it changes
+    between the start and a nearby point (jump): what ``EVAL_NOISE`` is set from.
+    Each value is a stylize run's first evaluation (steps=1) from that exact image."""
+    from stlib.engine.scales import initial_image
+
+    rows = []
+    gen = torch.Generator().manual_seed(0)
+    for size in sizes:
+        for setting, content in (("defaults", "quadrants"), ("defaults", "chelsea"), ("style:relu3_1", "chelsea"),
+                                 ("style:relu5_1", "chelsea"), ("content:relu4_2", "chelsea")):
+            kw = case(setting, content)
+            pooling = kw.pop("pooling", "max")
+            model = _MODELS.setdefault(pooling, course.load_model(pooling=pooling, note=False))
+            photo = stlib.load_image(kw["content"], size)
+            x0 = initial_image(kw.pop("init", "content"), photo, photo, 0)
+            rel = []
+            for k in range(points):
+                x = x0 if k == 0 else (x0 + 1e-3 * (torch.rand(x0.shape, generator=gen) - 0.5)).clamp(0, 1)
+                f = {p: stlib.stylize(**kw, init=x, size=size, steps=1, precision=p, model=model,
+                                      progress=False).history[0]["total"] for p in ("fp32", "bf16")}
+                rel.append(f["bf16"] / f["fp32"] - 1)
+            row = {"setting": setting, "content": content, "size": size,
+                   "rms": float(torch.tensor(rel).square().mean().sqrt()), "max": max(abs(r) for r in rel),
+                   "jump": max(abs(r - rel[0]) for r in rel[1:])}  # off the start image: what a first trial sees
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
 def compare(before_path: Path, after_path: Path, md: Path, png: Path) -> None:
     """The side-by-side table (markdown) and plot of two grid runs (e.g. main's code and this branch's)."""
     import matplotlib
@@ -176,7 +207,11 @@ def main() -> None:
     parser.add_argument("--label", default="after")
     parser.add_argument("--note", default="")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
+    parser.add_argument("--noise", action="store_true", help="measure bf16's relative evaluation noise instead")
     args = parser.parse_args()
+    if args.noise:
+        measure_noise(args.sizes or [64, 192])
+        return
     if args.compare:
         compare(*args.compare, HERE / "OPTIM_GRID.md", HERE / "optim_grid.png")
         return
