@@ -103,8 +103,10 @@ def stylize(
     ``optimizer``: "lbfgs" (lr 1, one closure per step: ``SafeguardedLBFGS``, which rejects a step that raised
     the loss and backtracks), "lbfgs-plain" (torch's L-BFGS with one closure per step and no line search, as
     the PyTorch tutorial runs it; it can overshoot and climb) or "adam" (lr 0.02). A run stops early only when
-    its best loss improved by less than ``rtol`` (relative) over 20 steps: "converged" if no loss of those steps
-    rose above the best, "diverged" if all did (``stlib.engine.monitor.plateau_reason``). ``result.best_step``
+    its best loss improved by less than ``rtol`` (relative) over 20 steps: "converged" if the loss fell and no loss
+    of those steps rose above the best, "diverged" if all did, "stalled" if it never fell below its start
+    (``stlib.engine.monitor.plateau_reason``), or when the safeguarded L-BFGS found no acceptable step even after
+    restarting. Its acceptance test allows for the rounding noise of bf16/fp16 evaluations (``EVAL_NOISE``). ``result.best_step``
     is the step whose image is returned (the best loss of the last scale), marked ``best`` in the history.
     ``init``: "content", "noise" (seeded), "style", or an image tensor (warm start).
     ``size``: long edge in pixels (default 512 on a GPU, 256 otherwise). ``scales``: coarse-to-fine, as
