@@ -371,6 +371,14 @@ def test_plateau_reason_by_hand():
     assert plateau_reason([10.0] + [10.0 + 0.001 * (i % 3) for i in range(59)], 1e-6) == "stalled"
     assert plateau_reason([10.0] + [9.995] * 59, 1e-6) == "stalled"  # 0.05 %: within the noise of bf16
     assert plateau_reason([10.0] + [9.9] * 59, 1e-6) == "converged"  # fell 1 %, then flat
+    # bf16: losses 0.3 % above the best are within its noise (noise_tolerance("bf16") = 0.4 %): converged, not
+    # "diverged" as they would be for fp32's 0.1 %
+    from stlib.engine.monitor import noise_tolerance
+
+    sitting = _window(1.0, [1.003] * 20)
+    assert noise_tolerance("fp32") == 1e-3 and 1e-3 < noise_tolerance("bf16") < 1e-2
+    assert plateau_reason(sitting, 1e-6) == "diverged"
+    assert plateau_reason(sitting, 1e-6, noise_tolerance("bf16")) == "converged"
 
 
 def test_a_run_that_rises_and_stays_up_says_diverged(run, monkeypatch):

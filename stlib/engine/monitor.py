@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..result import StepInfo, StopReason
+from .optim import EVAL_NOISE, NOISE_MARGIN
 
 #: Convergence is judged over this many steps: the best loss must improve by more than rtol (relative) ...
 CONVERGENCE_WINDOW = 20
@@ -27,32 +28,40 @@ CONVERGENCE_MIN_STEPS = 40
 RISE_TOL = 1e-3
 
 
-def plateau_reason(totals: list[float], rtol: float) -> StopReason | None:
+def plateau_reason(totals: list[float], rtol: float, tol: float = RISE_TOL) -> StopReason | None:
     """Whether a scale whose losses so far are ``totals`` should stop: CONVERGED, STALLED, DIVERGED or None.
 
     It stops only when the best loss improved by at most ``rtol`` (relative) over the last
-    ``CONVERGENCE_WINDOW`` steps. Then DIVERGED when every loss of those steps lies more than ``RISE_TOL``
-    above the best (the loss rose and stayed up); STALLED when the best never fell more than ``RISE_TOL`` below
-    the first loss (a run sitting at its start has not converged: it has not moved); CONVERGED when every loss
-    of the window lies within ``RISE_TOL`` of the best; a window with both is a run still moving, and it goes on. (The safeguarded L-BFGS falls back
-    towards its best point after a rejected step, so it converges or goes on; plain L-BFGS and Adam can diverge.)
+    ``CONVERGENCE_WINDOW`` steps. Then DIVERGED when every loss of those steps lies more than ``tol`` (relative)
+    above the best (the loss rose and stayed up); STALLED when the best never fell more than ``tol`` below the
+    first loss (a run sitting at its start has not converged: it has not moved); CONVERGED when every loss of the
+    window lies within ``tol`` of the best; a window with both is a run still moving, and it goes on. ``tol``:
+    ``RISE_TOL``, or the evaluations' rounding noise where that is larger (``noise_tolerance``). (The safeguarded
+    L-BFGS accepts only losses within that noise of its best, so it converges, stalls or goes on; plain L-BFGS and
+    Adam can diverge.)
     """
     if rtol <= 0 or len(totals) <= CONVERGENCE_MIN_STEPS:
         return None
     old, best = min(totals[:-CONVERGENCE_WINDOW]), min(totals)
     if old - best > rtol * abs(old):  # relative, so the loss's scale does not matter
         return None
-    near = [v <= best + RISE_TOL * abs(best) for v in totals[-CONVERGENCE_WINDOW:]]
+    near = [v <= best + tol * abs(best) for v in totals[-CONVERGENCE_WINDOW:]]
     if not any(near):
         return StopReason.DIVERGED
-    if not fell(totals):
+    if not fell(totals, tol):
         return StopReason.STALLED
     return StopReason.CONVERGED if all(near) else None
 
 
-def fell(totals: list[float]) -> bool:
-    """True when the best of ``totals`` lies more than ``RISE_TOL`` (relative) below the first: the run moved."""
-    return bool(totals) and min(totals) < totals[0] - RISE_TOL * abs(totals[0])
+def fell(totals: list[float], tol: float = RISE_TOL) -> bool:
+    """True when the best of ``totals`` lies more than ``tol`` (relative) below the first: the run moved."""
+    return bool(totals) and min(totals) < totals[0] - tol * abs(totals[0])
+
+
+def noise_tolerance(precision: str) -> float:
+    """The relative band within which two losses of a ``precision`` run count as equal: ``RISE_TOL``, or the
+    safeguard's tolerance for that precision's rounding noise where larger (bf16: 0.4 %)."""
+    return max(RISE_TOL, NOISE_MARGIN * EVAL_NOISE.get(precision, 0.0))
 
 
 class RunMonitor:
@@ -121,11 +130,12 @@ class RunMonitor:
         if stalled:
             self._plateau = StopReason.STALLED
             return True
-        return self._converged()
+        return self._converged(precision)
 
-    def _converged(self) -> bool:
-        """This scale stopped improving (``plateau_reason``: converged or diverged)."""
-        self._plateau = plateau_reason([h["total"] for h in self.history[self._scale_start:]], self.rtol)
+    def _converged(self, precision: str) -> bool:
+        """This scale stopped improving (``plateau_reason``: converged, stalled or diverged)."""
+        self._plateau = plateau_reason([h["total"] for h in self.history[self._scale_start:]], self.rtol,
+                                       noise_tolerance(precision))
         return self._plateau is not None
 
     def converged_at_end(self) -> None:
