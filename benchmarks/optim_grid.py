@@ -6,8 +6,8 @@ trials and seconds.
     .venv/bin/python benchmarks/optim_grid.py                  # the full grid: 64/128/192 px, 150 steps (~hours)
     .venv/bin/python benchmarks/optim_grid.py --compare before.json after.json   # the side-by-side table + plot
 
-Writes benchmarks/out/optim_grid_<label>.json (git-ignored); --compare writes benchmarks/OPTIM_GRID.md and
-benchmarks/optim_grid.png. Targets: no run stalled; reduced precision's best at most 1.5x fp32's.
+Writes benchmarks/out/optim_grid_<label>.json (git-ignored); --compare writes benchmarks/OPTIM_GRID_<sizes>px.md
+and benchmarks/optim_grid_<sizes>px.png. --noise measures bf16's evaluation noise instead (EVAL_NOISE). Targets: no run stalled; reduced precision's best at most 1.5x fp32's.
 tests/test_optim_grid.py runs a fast subset (both cases of the issue) with ``case``/``run_case`` from here.
 """
 
@@ -213,7 +213,8 @@ def main() -> None:
         measure_noise(args.sizes or [64, 192])
         return
     if args.compare:
-        compare(*args.compare, HERE / "OPTIM_GRID.md", HERE / "optim_grid.png")
+        sizes = "_".join(str(v) for v in json.loads(args.compare[1].read_text())["sizes"])
+        compare(*args.compare, HERE / f"OPTIM_GRID_{sizes}px.md", HERE / f"optim_grid_{sizes}px.png")
         return
     steps = args.steps or (60 if args.quick else 150)
     sizes = args.sizes or ([64] if args.quick else [64, 128, 192])
