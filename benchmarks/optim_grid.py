@@ -7,7 +7,8 @@ trials and seconds.
     .venv/bin/python benchmarks/optim_grid.py --compare before.json after.json   # the side-by-side table + plot
 
 Writes benchmarks/out/optim_grid_<label>.json (git-ignored); --compare writes benchmarks/OPTIM_GRID_<sizes>px.md
-and benchmarks/optim_grid_<sizes>px.png. --noise measures bf16's evaluation noise instead (EVAL_NOISE). Targets: no run stalled; reduced precision's best at most 1.5x fp32's.
+and benchmarks/optim_grid_<sizes>px.png. --noise measures bf16's evaluation noise instead (EVAL_NOISE).
+Targets: no run stalled; reduced precision's best at most 1.5x fp32's.
 tests/test_optim_grid.py runs a fast subset (both cases of the issue) with ``case``/``run_case`` from here.
 """
 

@@ -382,7 +382,8 @@ class Worker:
             return
         why = f" ({result.stopped})" if result is not None and result.stopped else ""
         total = int(self.history[-1]["step"]) if self.history else result.steps
-        done = "Stalled (the optimiser could not lower the loss)" if result.stop_reason == StopReason.STALLED else "Done"
+        stalled = result.stop_reason == StopReason.STALLED
+        done = "Stalled (the optimiser could not lower the loss)" if stalled else "Done"
         self.listener.on_status(f"{done}: {result.steps} steps in {format_seconds(result.elapsed)} ({total} in all), final loss "
                              f"{result.history[-1]['total']:.3g}{why}.", "done")
 
