@@ -176,8 +176,8 @@ def compare(before_path: Path, after_path: Path, md: Path, png: Path) -> None:
                     f"{b['rejected']} | {r['rejected']} | {b['seconds']:.1f} | {r['seconds']:.1f} |")
     tb = sum(b["seconds"] for b in before["runs"])
     ta = sum(r["seconds"] for r in after["runs"])
-    rows += ["", f"Total seconds: before {tb:.0f}, after {ta:.0f} (one process each, run one after the other on a "
-             "shared machine: noisy)."]
+    rows += ["", f"Total seconds: before {tb:.0f}, after {ta:.0f} (one process each; how they ran: the note above; a "
+             "shared machine makes them noisy)."]
     md.write_text("\n".join(rows) + "\n")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     labels = [f"{k[0]} / {k[1]} / {k[3]}" for k, *_ in points]
