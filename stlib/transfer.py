@@ -19,7 +19,7 @@ import torch
 from .color import recombine_color
 from .engine.monitor import RunMonitor
 from .engine.objective import compute_targets, objective
-from .engine.optim import LBFGS, Adam, SafeguardedLBFGS
+from .engine.optim import EVAL_NOISE, LBFGS, Adam, SafeguardedLBFGS
 from .engine.precision import autocast, memory_format
 from .engine.scales import initial_image, scale_plan, upsampled
 from .engine.budget import explains_memory_errors
@@ -40,8 +40,9 @@ __all__ = ["stylize", "compute_targets", "objective", "scale_plan", "StepInfo", 
 LBFGS_HISTORY = 10
 
 
-def make_optimizer(name: str, x: torch.Tensor, lr: float | None) -> LBFGS | Adam:
+def make_optimizer(name: str, x: torch.Tensor, lr: float | None, precision: str = "fp32") -> LBFGS | Adam:
     """The optimiser for the image ``x``: "lbfgs" (safeguarded, lr 1), "lbfgs-plain" (lr 1) or "adam" (lr 0.02).
+    ``precision`` (of the forward/backward pass) sets the safeguard's noise tolerance (``EVAL_NOISE``).
 
     stlib.engine.optim's, which work without importing torch._dynamo (~1 s, ~180 MB); the plain L-BFGS and Adam
     compute what torch.optim's do, one closure evaluation per step.
@@ -52,7 +53,7 @@ def make_optimizer(name: str, x: torch.Tensor, lr: float | None) -> LBFGS | Adam
         return LBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY)
     # floor=0: every term of the objective is >= 0, so a step whose model promises more than half the way down
     # to 0 has too little curvature (the cap kept the course's settings free of >2x rises; test_course_settings).
-    return SafeguardedLBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY, floor=0.0)
+    return SafeguardedLBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY, floor=0.0, noise=EVAL_NOISE[precision])
 
 
 @explains_memory_errors
@@ -105,8 +106,10 @@ def stylize(
     ``optimizer``: "lbfgs" (lr 1, one closure per step: ``SafeguardedLBFGS``, which rejects a step that raised
     the loss and backtracks), "lbfgs-plain" (torch's L-BFGS with one closure per step and no line search, as
     the PyTorch tutorial runs it; it can overshoot and climb) or "adam" (lr 0.02). A run stops early only when
-    its best loss improved by less than ``rtol`` (relative) over 20 steps: "converged" if no loss of those steps
-    rose above the best, "diverged" if all did (``stlib.engine.monitor.plateau_reason``). ``result.best_step``
+    its best loss improved by less than ``rtol`` (relative) over 20 steps: "converged" if the loss fell and no loss
+    of those steps rose above the best, "diverged" if all did, "stalled" if it never fell below its start
+    (``stlib.engine.monitor.plateau_reason``), or when the safeguarded L-BFGS found no acceptable step even after
+    restarting. Its acceptance test allows for the rounding noise of bf16/fp16 evaluations (``EVAL_NOISE``). ``result.best_step``
     is the step whose image is returned (the best loss of the last scale), marked ``best`` in the history.
     ``init``: "content", "noise" (seeded), "style", or an image tensor (warm start).
     ``size``: long edge in pixels (default 512 on a GPU, 256 otherwise). ``scales``: coarse-to-fine, as
@@ -193,7 +196,7 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
         return x.detach(), False
     precision = run.precision
     step, graphed = _make_step(model, run, precision, content, styles, x, masks)
-    optimizer = make_optimizer(run.optimizer, x, run.lr)
+    optimizer = make_optimizer(run.optimizer, x, run.lr, precision)
     closure = Closure(step, x, monitor.observe)
     handover = HandOver() if last and run.fp32_finish and precision != "fp32" else None
     for local in range(n_steps):
@@ -202,22 +205,27 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
         optimizer.step(closure)
         with torch.no_grad():
             x.clamp_(0, 1)
-        if monitor.end_step(x, side, precision, last_of_scale=local == n_steps - 1,
-                            accepted=getattr(optimizer, "accepted", True)):
-            if last and monitor.reason is None:
-                monitor.converged_at_end()
-            break  # stopped; or converged, and a converged coarse scale hands over to the next one
-        if handover is not None and handover.due(monitor.stage_totals()):
-            # bf16 has stalled: go on in float32 from the best image so far, with float32 targets and a fresh
-            # optimiser (its curvature pairs and accepted loss belong to the bf16 objective)
+        ended = monitor.end_step(x, side, precision, last_of_scale=local == n_steps - 1,
+                                 accepted=getattr(optimizer, "accepted", True),
+                                 stalled=getattr(optimizer, "stalled", False))
+        more = local < n_steps - 1 and monitor.reason is None  # not the last step, not stopped
+        # a plateau (ended with no reason: converged, stalled or diverged) or the hand-over's own test
+        if handover is not None and more and (ended or handover.due(monitor.stage_totals())):
+            # bf16 has stopped making progress: go on in float32 from the best image so far, with float32
+            # targets and a fresh optimiser (its curvature pairs and accepted loss belong to the bf16 objective)
             handover, precision = None, "fp32"
             with torch.no_grad():
                 x.copy_(monitor.scale_result(x))
             monitor.start_scale(x)
             step, graphed_fp32 = _make_step(model, run, precision, content, styles, x, masks)
             graphed = graphed or graphed_fp32
-            optimizer = make_optimizer(run.optimizer, x, run.lr)
+            optimizer = make_optimizer(run.optimizer, x, run.lr, precision)
             closure = Closure(step, x, monitor.observe)
+            continue
+        if ended:
+            if last and monitor.reason is None:
+                monitor.converged_at_end()
+            break  # stopped; or converged, and a converged coarse scale hands over to the next one
     return monitor.scale_result(x), graphed
 
 
