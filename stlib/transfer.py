@@ -121,7 +121,7 @@ def stylize(
     tensor-core GPUs, else fp32; ``stlib.engine.precision``), "fp32", "bf16" or "fp16" (GPU, loss scaling); only
     the network runs reduced, losses stay fp32.
     ``fp32_finish`` (default True): a reduced-precision run whose last scale stops making progress (its best loss
-    improved < 0.5 % in 10 steps, or it converged or stalled within bf16's noise) goes on in float32 from its best
+    improved < 1 % in 10 steps, or it converged or stalled within bf16's noise) goes on in float32 from its best
     image for the remaining steps, which lowers the final objective below bf16's plateau
     (``stlib.engine.handover``; the history's "precision" says which steps ran how).
     ``cuda_graph``: replay each step as one captured CUDA graph (None = automatically on CUDA up to 1024 x 1024

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 #: Steps over which the bf16 progress is judged, and the least relative improvement of the best loss over them
 #: that still counts as progress (measured at 256 px: benchmarks/README.md, "precision hand-over").
 HANDOVER_WINDOW = 10
-HANDOVER_RTOL = 5e-3
+HANDOVER_RTOL = 1e-2
 #: No hand-over before a stage has run this many steps (L-BFGS's first steps can be flat).
 HANDOVER_MIN_STEPS = 20
 
