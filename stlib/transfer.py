@@ -19,7 +19,7 @@ import torch
 from .color import recombine_color
 from .engine.monitor import RunMonitor
 from .engine.objective import compute_targets, objective
-from .engine.optim import LBFGS, Adam, SafeguardedLBFGS
+from .engine.optim import make_optimizer
 from .engine.precision import autocast, memory_format
 from .engine.scales import initial_image, scale_plan, upsampled
 from .engine.budget import explains_memory_errors
@@ -28,30 +28,10 @@ from .engine.settings import (LayerSpec, RunImages, RunSettings, check_image_siz
 from .engine.steps import Closure, NonFiniteLoss, make_step
 from .images import WORKING_MAX_SIZE, resize
 from .model import VGG19Features
-from .regions import resolve_masks, with_regions
+from .regions import resolve_masks
 from .result import StepInfo, StopReason, StylizeResult
 
 __all__ = ["stylize", "compute_targets", "objective", "scale_plan", "StepInfo", "StopReason", "StylizeResult"]
-
-#: L-BFGS curvature pairs kept: few, because the per-step clamp to [0, 1] makes old pairs stale (a longer
-#: history optimised worse) and each pair costs 24 bytes per pixel (benchmarks/README.md, "L-BFGS history").
-LBFGS_HISTORY = 10
-
-
-def make_optimizer(name: str, x: torch.Tensor, lr: float | None) -> LBFGS | Adam:
-    """The optimiser for the image ``x``: "lbfgs" (safeguarded, lr 1), "lbfgs-plain" (lr 1) or "adam" (lr 0.02).
-
-    stlib.engine.optim's, which work without importing torch._dynamo (~1 s, ~180 MB); the plain L-BFGS and Adam
-    compute what torch.optim's do, one closure evaluation per step.
-    """
-    if name == "adam":
-        return Adam(x, lr=lr or 0.02)
-    if name == "lbfgs-plain":
-        return LBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY)
-    # floor=0: every term of the objective is >= 0, so a step whose model promises more than half the way down
-    # to 0 has too little curvature (the cap kept the course's settings free of >2x rises; test_course_settings).
-    return SafeguardedLBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY, floor=0.0)
-
 
 @explains_memory_errors
 def stylize(
@@ -188,10 +168,7 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
         return x.detach(), False
     with autocast(run.precision, run.device):
         targets = compute_targets(model, content, styles, run.content_layers, run.style_layers, run.blend,
-                                  run.gram_norm)
-        if masks is not None:
-            targets = with_regions(targets, model, styles, run.style_layers, masks, tuple(content.shape[-2:]),
-                                   run.gram_norm)
+                                  run.gram_norm, masks=masks)
     loss_fn = functools.partial(objective, model, targets=targets, content_layers=run.content_layers,
                                 style_layers=run.style_layers, content_weight=run.content_weight,
                                 style_weight=run.style_weight, tv_weight=run.tv_weight, gram_norm=run.gram_norm)

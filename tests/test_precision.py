@@ -166,8 +166,8 @@ def test_grams_and_losses_stay_fp32_under_autocast(vgg, tiny_pair):
         assert P.fp32_gram(feats["relu2_1"]).dtype == torch.float32
         targets = compute_targets(vgg, content, [style], c_layers, s_layers, [1.0])
         terms = objective(vgg, content.clone(), targets, c_layers, s_layers, 1.0, 1e5, 1.0)
-    assert all(g.dtype == torch.float32 for g in targets["style"].values())
-    assert all(t.dtype == torch.float32 for t in targets["content"].values())
+    assert all(g.dtype == torch.float32 for g in targets.style.values())
+    assert all(t.dtype == torch.float32 for t in targets.content.values())
     assert all(terms[k].dtype == torch.float32 for k in ("content", "style", "tv", "total"))
     assert all(v.dtype == torch.float32 for v in terms["layers"].values())
 

@@ -21,11 +21,11 @@ from ..images import load_image
 from ..layers import deepest, layer_index, layer_stride
 from ..model import VGG19Features, load_vgg19, resolve_device
 from ..presets import preset_for
+from .optim import OPTIMIZERS
 from .precision import resolve_precision
 from .scales import scale_plan
 
 LayerSpec = Union[Mapping[str, float], Sequence[str], str, None]  # Union: an alias is evaluated (Python 3.9)
-OPTIMIZERS = ("lbfgs", "lbfgs-plain", "adam")
 PRESERVE_COLOR = (None, "luminance", "histogram")
 INITS = ("content", "noise", "style")
 #: The smallest long edge ``size`` may ask for (VGG-19 halves an image five times; load_image's minimum).
