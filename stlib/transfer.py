@@ -23,8 +23,9 @@ from .engine.optim import make_optimizer
 from .engine.precision import autocast, memory_format
 from .engine.scales import initial_image, scale_plan, upsampled
 from .engine.budget import explains_memory_errors
-from .engine.settings import (LayerSpec, RunImages, RunSettings, check_image_sizes, count_styles, load_run_images,
-                              resolve_model, resolve_settings)
+from .engine.options import LayerSpec, RunOptions
+from .engine.settings import (RunImages, RunSettings, check_image_sizes, count_styles, load_run_images, resolve_model,
+                              resolve_settings)
 from .engine.steps import Closure, NonFiniteLoss, make_step
 from .images import WORKING_MAX_SIZE, resize
 from .model import VGG19Features
@@ -108,19 +109,17 @@ def stylize(
     Nothing is lost: Ctrl-C returns the best image so far, a non-finite loss returns the last finite
     image, and ``result.stopped`` says what happened.
     """
+    options = RunOptions.pick(locals())  # the declared run options (stlib.engine.options), checked
     t_start = time.perf_counter()
     model, dev = resolve_model(model, weights, pooling, device)
-    run = resolve_settings(
-        model, dev, count_styles(style), content_weight=content_weight, style_weight=style_weight,
-        tv_weight=tv_weight, content_layers=content_layers, style_layers=style_layers, optimizer=optimizer, lr=lr,
-        init=init, seed=seed, size=size, scales=scales, steps=steps, precision=precision, cuda_graph=cuda_graph,
-        preserve_color=preserve_color, style_blend=style_blend, gram_norm=gram_norm, rtol=rtol, every=every)
+    run = resolve_settings(model, dev, count_styles(style), options)
     masks = resolve_masks(style_masks, count_styles(style), style_blend)
-    images = load_run_images(content, style, run.preserve_color, max_size=max(run.plan[-1][0], WORKING_MAX_SIZE))
+    images = load_run_images(content, style, run.options.preserve_color,
+                             max_size=max(run.plan[-1][0], WORKING_MAX_SIZE))
     check_image_sizes(images, run)
     model.to(memory_format=memory_format(run.precision, dev))  # channels-last where it is faster
-    monitor = RunMonitor(run.total_steps, progress=progress, every=run.every, rtol=run.rtol, callback=callback,
-                         stop=stop, t_start=t_start)
+    monitor = RunMonitor(run.total_steps, progress=progress, every=run.options.every, rtol=run.options.rtol,
+                         callback=callback, stop=stop, t_start=t_start)
     setup_time = time.perf_counter() - t_start
     x: torch.Tensor | None = None
     graph_used = False
@@ -142,7 +141,7 @@ def stylize(
 
     assert x is not None
     image = x.detach().float().clamp(0, 1)
-    if run.preserve_color == "luminance":
+    if run.options.preserve_color == "luminance":
         image = recombine_color(image, resize(images.content, tuple(image.shape[-2:])).to(image.device))
     return StylizeResult(
         image=image.cpu(), history=monitor.history, elapsed=time.perf_counter() - t_start, setup_time=setup_time,
@@ -161,19 +160,21 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
     ``masks`` (1, R, H, W): one region per style, matched with guided Gram matrices (``stlib.regions``)."""
     content = resize(images.work_content, side).to(run.device)
     styles = [resize(s, side).to(run.device) for s in images.styles]
-    start = initial_image(run.init, content, styles[0], run.seed) if previous is None else upsampled(previous, content)
+    start = (initial_image(run.init, content, styles[0], run.options.seed) if previous is None
+             else upsampled(previous, content))
     x = start.detach().clamp(0, 1).clone().requires_grad_(True)
     monitor.start_scale(x)
     if n_steps == 0:
         return x.detach(), False
     with autocast(run.precision, run.device):
         targets = compute_targets(model, content, styles, run.content_layers, run.style_layers, run.blend,
-                                  run.gram_norm, masks=masks)
+                                  run.options.gram_norm, masks=masks)
     loss_fn = functools.partial(objective, model, targets=targets, content_layers=run.content_layers,
                                 style_layers=run.style_layers, content_weight=run.content_weight,
-                                style_weight=run.style_weight, tv_weight=run.tv_weight, gram_norm=run.gram_norm)
-    step, graphed = make_step(loss_fn, x, run.precision, model, run.cuda_graph)
-    optimizer = make_optimizer(run.optimizer, x, run.lr)
+                                style_weight=run.style_weight, tv_weight=run.tv_weight,
+                                gram_norm=run.options.gram_norm)
+    step, graphed = make_step(loss_fn, x, run.precision, model, run.options.cuda_graph)
+    optimizer = make_optimizer(run.options.optimizer, x, run.options.lr)
     closure = Closure(step, x, monitor.observe)
     for local in range(n_steps):
         if monitor.should_stop():
