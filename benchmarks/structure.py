@@ -186,6 +186,13 @@ def main() -> None:
     lines.append(f"| places that list >= {half} of them (the lists a new option is threaded through) | " +
                  " | ".join(str(sum(int(s.rsplit("(", 1)[1][:-1]) >= half for s in r["listings"])) for _, r in runs)
                  + " |")
+    lines += ["", "What adding a plain option (say `style_scale`) must edit, read from the listings below: before, "
+              "stylize's signature, its call of resolve_settings, resolve_settings' reads, RunSettings' fields, its "
+              "construction and summary, and the CLI's flags and dict (studio: optional); after, the declaration "
+              "(`RunOptions`) and stylize's signature, which tests/test_options.py checks against it. The other "
+              "listings after are functions' own parameters (gatys, objective, estimate), the presets, the "
+              "studio's own settings, and the options resolved against the preset or device (RunSettings), which "
+              "a plain option does not enter."]
     for rev, r in runs:
         lines += ["", f"## `{rev}`", "", "Longest functions (lines):", ""]
         lines += [f"- {n} {where}" for n, where in r["functions"]]
