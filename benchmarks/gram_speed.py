@@ -94,12 +94,14 @@ def stlib_step(model: stlib.VGG19Features, content: torch.Tensor, style: torch.T
     return step
 
 
-def timed(step: Callable[[], None], n: int) -> list[float]:
+def timed(step: Callable[[], None], n: int) -> list[tuple[float, float]]:
+    """(wall ms, CPU ms of this process) of ``n`` steps. On a shared machine the CPU time is the steadier one:
+    waiting for a core held by another job adds wall time, not CPU time (idle OpenMP threads sleep)."""
     out = []
     for _ in range(n):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
-        out.append((time.perf_counter() - t0) * 1000)
+        out.append(((time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000))
     return out
 
 
@@ -127,7 +129,7 @@ def main() -> None:
     after = stlib_step(model, content, style)
     floor = floor_step(model, content.contiguous(memory_format=torch.channels_last), last)
     contestants = {"floor": (floor, "after"), "stlib before": (before, "before"), "stlib after": (after, "after")}
-    times: dict[str, list[float]] = {name: [] for name in contestants}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in contestants}
     for name, (fn, variant) in contestants.items():  # warm-up: kernels, allocator, the L-BFGS history
         with gram(variant):
             timed(fn, 3)
@@ -135,10 +137,11 @@ def main() -> None:
         for name, (fn, variant) in contestants.items():
             with gram(variant):
                 times[name] += timed(fn, args.per_round)
-    med = {name: statistics.median(t) for name, t in times.items()}
+    med = {name: statistics.median(w for w, _ in t) for name, t in times.items()}
+    cpu = {name: statistics.median(c for _, c in t) for name, t in times.items()}
     load_mid = os.getloadavg()
 
-    runs = {}
+    runs: dict[str, list[float]] = {}
     small_c = stlib.resize(content, args.objective_size)
     small_s = stlib.resize(style, args.objective_size)
     threads = torch.get_num_threads()
@@ -170,10 +173,12 @@ def main() -> None:
              f"{args.rounds} interleaved rounds x {args.per_round} steps; **before** = float32 Gram from bf16 "
              "features converted chunk by chunk (`baddbmm_`), **after** = two bf16 products, float32 sums "
              "(`_split_half_gram`).", "",
-             "| | ms per step (median) | quartiles | x floor |", "|---|---|---|---|"]
+             "| | wall ms per step (median) | quartiles | x floor | CPU ms per step (median) | x floor |",
+             "|---|---|---|---|---|---|"]
     for name, t in times.items():
-        q = statistics.quantiles(t, n=4)
-        lines.append(f"| {name} | {med[name]:.0f} | {q[0]:.0f}-{q[2]:.0f} | {med[name] / med['floor']:.2f} |")
+        q = statistics.quantiles([w for w, _ in t], n=4)
+        lines.append(f"| {name} | {med[name]:.0f} | {q[0]:.0f}-{q[2]:.0f} | {med[name] / med['floor']:.2f} "
+                     f"| {cpu[name]:.0f} | {cpu[name] / cpu['floor']:.2f} |")
     (end, most), (end_ctl, most_ctl) = apart("after", "before"), apart("before, 1 thread", "before")
     lines += ["", f"Best objective so far over {n}-step `stylize` runs at {args.objective_size} px (bf16, same "
               f"start): before {runs['before'][n - 1]:.6g}, after {runs['after'][n - 1]:.6g}: relative difference "
@@ -195,7 +200,7 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     (out / "gram_speed.json").write_text(json.dumps({
         "size": args.size, "flags": sorted(f for f in flags if "bf16" in f or "amx" in f),
-        "load": [load_before, load_mid, load_end], "ms": times, "median_ms": med,
+        "load": [load_before, load_mid, load_end], "ms_wall_cpu": times, "median_ms": med, "median_cpu_ms": cpu,
         "best_objective": runs}, indent=1))
 
 

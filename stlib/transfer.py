@@ -106,6 +106,9 @@ def stylize(
     ``callback(StepInfo)`` runs every ``every`` steps and at the end; returning False stops the run.
     ``stop``: anything with ``is_set()`` (e.g. ``threading.Event``), checked every step.
 
+    The keywords from ``content_weight`` to ``cuda_graph`` are the run options declared (with their checks) in
+    ``stlib.engine.options.RunOptions``; ``model``, ``weights``, ``pooling`` and ``device`` pick the network.
+
     Nothing is lost: Ctrl-C returns the best image so far, a non-finite loss returns the last finite
     image, and ``result.stopped`` says what happened.
     """
