@@ -83,8 +83,10 @@ def stylize(
     ``optimizer``: "lbfgs" (lr 1, one closure per step: ``SafeguardedLBFGS``, which rejects a step that raised
     the loss and backtracks), "lbfgs-plain" (torch's L-BFGS with one closure per step and no line search, as
     the PyTorch tutorial runs it; it can overshoot and climb) or "adam" (lr 0.02). A run stops early only when
-    its best loss improved by less than ``rtol`` (relative) over 20 steps: "converged" if no loss of those steps
-    rose above the best, "diverged" if all did (``stlib.engine.monitor.plateau_reason``). ``result.best_step``
+    its best loss improved by less than ``rtol`` (relative) over 20 steps: "converged" if the loss fell and no loss
+    of those steps rose above the best, "diverged" if all did, "stalled" if it never fell below its start
+    (``stlib.engine.monitor.plateau_reason``), or when the safeguarded L-BFGS found no acceptable step even after
+    restarting. Its acceptance test allows for the rounding noise of bf16/fp16 evaluations (``EVAL_NOISE``). ``result.best_step``
     is the step whose image is returned (the best loss of the last scale), marked ``best`` in the history.
     ``init``: "content", "noise" (seeded), "style", or an image tensor (warm start).
     ``size``: long edge in pixels (default 512 on a GPU, 256 otherwise). ``scales``: coarse-to-fine, as
@@ -177,7 +179,7 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
                                 style_weight=run.style_weight, tv_weight=run.tv_weight,
                                 gram_norm=run.options.gram_norm)
     step, graphed = make_step(loss_fn, x, run.precision, model, run.options.cuda_graph)
-    optimizer = make_optimizer(run.options.optimizer, x, run.options.lr)
+    optimizer = make_optimizer(run.options.optimizer, x, run.options.lr, run.precision)
     closure = Closure(step, x, monitor.observe)
     for local in range(n_steps):
         if monitor.should_stop():
@@ -186,7 +188,8 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
         with torch.no_grad():
             x.clamp_(0, 1)
         if monitor.end_step(x, side, run.precision, last_of_scale=local == n_steps - 1,
-                            accepted=getattr(optimizer, "accepted", True)):
+                            accepted=getattr(optimizer, "accepted", True),
+                            stalled=getattr(optimizer, "stalled", False)):
             if last and monitor.reason is None:
                 monitor.converged_at_end()
             break  # stopped; or converged, and a converged coarse scale hands over to the next one
