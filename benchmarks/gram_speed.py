@@ -8,7 +8,7 @@ Side by side in one process, interleaved round by round so that other jobs slow 
   no optimiser);
 - stlib before: a full stylize step (fast forward, losses, backward, L-BFGS) with the float32 Gram of
   issue 17's "before" (bf16 features converted to float32 chunk by chunk, summed by ``baddbmm_``);
-- stlib after: the same step with the two-product bf16 Gram (``stlib.engine.precision._split_half_gram``).
+- stlib after: the same step with the two-product bf16 Gram (``fp32_gram(..., two_products=True)``, opt-in).
 Then ``stylize`` runs of ``--steps`` steps, before and after (and before at 1 thread: how far the same maths
 drifts when only the order of the sums changes), and how far apart their best objectives are.
 Prints a Markdown table (``--write``: also into benchmarks/RESULTS.md, below run.py's part, which run.py keeps);
@@ -22,6 +22,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle threads sleep: fairer on a shared machine
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -36,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import stlib  # noqa: E402
+from stlib.engine import objective as O  # noqa: E402
 from stlib.engine import precision as P  # noqa: E402
 from stlib.engine.objective import compute_targets, objective  # noqa: E402
 from stlib.engine.optim import make_optimizer  # noqa: E402
@@ -49,14 +51,15 @@ BEGIN, END = "<!-- gram_speed.py -->", "<!-- /gram_speed.py -->"
 
 @contextmanager
 def gram(variant: str) -> Iterator[None]:
-    """Run with the Gram of ``variant``: "after" (today's), or "before" (the chunked float32 Gram)."""
-    real = P._split_half_gram_is_exact
-    if variant == "before":
-        P._split_half_gram_is_exact = lambda device, dtype: False  # type: ignore[assignment]
+    """Run the objective with the Gram of ``variant``: "before" (stlib's default: the chunked float32 Gram) or
+    "after" (``fp32_gram(..., two_products=True)``)."""
+    real = O.fp32_gram
+    if variant == "after":
+        O.fp32_gram = functools.partial(P.fp32_gram, two_products=True)  # type: ignore[assignment]
     try:
         yield
     finally:
-        P._split_half_gram_is_exact = real
+        O.fp32_gram = real
 
 
 def floor_step(model: stlib.VGG19Features, x: torch.Tensor, last: str) -> Callable[[], None]:
@@ -172,7 +175,7 @@ def main() -> None:
              f"CPU with {amx}, {bf16}; load average (1/5/15 min) {loads}{note}. Median ms per step over "
              f"{args.rounds} interleaved rounds x {args.per_round} steps; **before** = float32 Gram from bf16 "
              "features converted chunk by chunk (`baddbmm_`), **after** = two bf16 products, float32 sums "
-             "(`_split_half_gram`).", "",
+             "(`fp32_gram(..., two_products=True)`, opt-in; stlib's default is **before**).", "",
              "| | wall ms per step (median) | quartiles | x floor | CPU ms per step (median) | x floor |",
              "|---|---|---|---|---|---|"]
     for name, t in times.items():

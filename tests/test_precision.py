@@ -102,18 +102,19 @@ def test_memory_format_is_channels_last_only_for_reduced_precision():
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("normalize", [True, "hw", False])
 @pytest.mark.parametrize("chunk", [P.GRAM_CHUNK_ELEMENTS, 13])  # 13 values: chunks of 2 positions, one ragged
-def test_fp32_gram_matches_gram_matrix_and_its_gradient(dtype, channels_last, normalize, chunk):
+@pytest.mark.parametrize("two", [False, True])
+def test_fp32_gram_matches_gram_matrix_and_its_gradient(dtype, channels_last, normalize, chunk, two):
     gen = torch.Generator().manual_seed(1)
     feats = torch.randn(2, 6, 5, 7, generator=gen).to(dtype)
     if channels_last:
         feats = feats.contiguous(memory_format=torch.channels_last)
     weight = torch.randn(2, 6, 6, generator=gen)
     a, b = feats.clone().requires_grad_(True), feats.clone().requires_grad_(True)
-    got, want = P.fp32_gram(a, normalize, chunk_elements=chunk), gram_matrix(b, normalize)
+    got, want = P.fp32_gram(a, normalize, chunk_elements=chunk, two_products=two), gram_matrix(b, normalize)
     assert got.dtype == torch.float32 and got.shape == (2, 6, 6)
     # half-precision features on a CPU: two half-precision products (P._split_half_gram), whose second
     # result is rounded to bf16 - float32 sums to ~2^-17 (relative) instead of ~2^-24
-    tol = 1e-5 if dtype != torch.float32 else 1e-6
+    tol = 1e-5 if (two and dtype != torch.float32) else 1e-6
     torch.testing.assert_close(got, want, rtol=tol, atol=tol * float(want.abs().max()))
     (got * weight).sum().backward()
     (want * weight).sum().backward()
@@ -273,12 +274,14 @@ def test_fp32_gram_of_bf16_features_matches_the_float64_gram(channels_last):
         f = f.contiguous(memory_format=torch.channels_last)
     flat = f.double().flatten(2)
     exact = flat @ flat.transpose(1, 2) / flat[0].numel()
-    got = P.fp32_gram(f)
+    got = P.fp32_gram(f, two_products=True)
     assert got.dtype == torch.float32 and torch.allclose(got.double(), exact, rtol=2e-5, atol=0)
+    assert torch.allclose(P.fp32_gram(f).double(), exact, rtol=2e-6, atol=0)  # the default: float32 sums
 
 
 def test_fp32_gram_falls_back_to_the_chunked_sum(monkeypatch):
     monkeypatch.setattr(P, "_split_half_gram_is_exact", lambda device, dtype: False)
     f = torch.rand(1, 16, 12, 12, generator=torch.Generator().manual_seed(7)).bfloat16()
     flat = f.double().flatten(2)
-    assert torch.allclose(P.fp32_gram(f).double(), flat @ flat.transpose(1, 2) / flat[0].numel(), rtol=2e-6, atol=0)
+    got = P.fp32_gram(f, two_products=True)
+    assert torch.allclose(got.double(), flat @ flat.transpose(1, 2) / flat[0].numel(), rtol=2e-6, atol=0)

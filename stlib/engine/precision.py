@@ -200,7 +200,8 @@ class _Fp32Gram(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, features: torch.Tensor, divisor: float, chunk_elements: int) -> torch.Tensor:
+    def forward(ctx: Any, features: torch.Tensor, divisor: float, chunk_elements: int,
+                two_products: bool = False) -> torch.Tensor:
         ctx.save_for_backward(features)
         ctx.divisor, ctx.chunk_elements = divisor, chunk_elements
         if not (features.is_contiguous() or features.is_contiguous(memory_format=torch.channels_last)):
@@ -217,7 +218,7 @@ class _Fp32Gram(torch.autograd.Function):
                 gram = torch.bmm(*pair, out_dtype=torch.float32)
             return gram / divisor if divisor != 1 else gram
         half_cpu = features.device.type == "cpu" and features.dtype in (torch.bfloat16, torch.float16)
-        if half_cpu and _split_half_gram_is_exact(features.device, features.dtype):
+        if two_products and half_cpu and _split_half_gram_is_exact(features.device, features.dtype):
             # bf16 operands, float32 sums and result, at the speed of bf16 products (``_split_half_gram``).
             with torch.autocast(device_type=features.device.type, enabled=False):
                 pair = (rows.transpose(1, 2), rows) if channels_last else (rows, rows.transpose(1, 2))
@@ -237,7 +238,7 @@ class _Fp32Gram(torch.autograd.Function):
         return gram / divisor if divisor != 1 else gram
 
     @staticmethod
-    def backward(ctx: Any, grad_gram: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
+    def backward(ctx: Any, grad_gram: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
         (features,) = ctx.saved_tensors
         if not (features.is_contiguous() or features.is_contiguous(memory_format=torch.channels_last)):
             features = features.contiguous()
@@ -254,8 +255,8 @@ class _Fp32Gram(torch.autograd.Function):
             with torch.autocast(device_type=features.device.type, enabled=False):
                 if channels_last:
                     b, c, h, w = features.shape
-                    return torch.bmm(rows, low).view(b, h, w, c).permute(0, 3, 1, 2), None, None
-                return torch.bmm(low, rows).view(features.shape), None, None
+                    return torch.bmm(rows, low).view(b, h, w, c).permute(0, 3, 1, 2), None, None, None
+                return torch.bmm(low, rows).view(features.shape), None, None, None
         grad = torch.empty_like(features)  # same dtype and memory layout as the features
         grad_rows = _rows(grad, channels_last)
         with torch.autocast(device_type=features.device.type, enabled=False):
@@ -266,17 +267,21 @@ class _Fp32Gram(torch.autograd.Function):
                 else:
                     part = torch.bmm(sym, rows[:, :, start:start + step].float())  # (B, C, P)
                     grad_rows[:, :, start:start + step].copy_(part)
-        return grad, None, None
+        return grad, None, None, None
 
 
 def fp32_gram(
-    features: torch.Tensor, normalize: bool | str | None = True, chunk_elements: int = GRAM_CHUNK_ELEMENTS
+    features: torch.Tensor, normalize: bool | str | None = True, chunk_elements: int = GRAM_CHUNK_ELEMENTS,
+    two_products: bool = False,
 ) -> torch.Tensor:
     """Float32 Gram matrices ``(B, C, H, W) -> (B, C, C)`` of features in any dtype and memory layout.
 
     Equal to ``stlib.gram_matrix(features, normalize)`` (same normalisations), but a bf16 or
     channels-last feature map is never copied into a float32 tensor that autograd would keep until the
     backward pass: forward and backward convert ``chunk_elements`` values at a time.
+    ``two_products=True`` (bf16/fp16 features on a CPU): two half-precision products instead, no conversion
+    (``_split_half_gram``; sums to ~2^-17 instead of float32's ~2^-24). Off by default: ~4 % less CPU time per
+    step on an AVX-512-BF16 CPU, but trajectories drift (benchmarks/README.md, issue 17).
     """
     if features.dim() != 4:
         raise ValueError(f"fp32_gram expects features of shape (B, C, H, W), got {tuple(features.shape)}")
@@ -284,4 +289,4 @@ def fp32_gram(
         raise ValueError(f"normalize must be one of {list(GRAM_NORMALIZATIONS)}, not {normalize!r}")
     b, c, h, w = features.shape
     divisor = {"C*H*W": c * h * w, "H*W": h * w, "1": 1}[GRAM_NORMALIZATIONS[normalize]]
-    return _Fp32Gram.apply(features, float(divisor), int(chunk_elements))
+    return _Fp32Gram.apply(features, float(divisor), int(chunk_elements), bool(two_products))
