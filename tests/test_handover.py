@@ -103,3 +103,14 @@ def test_no_hand_over_in_fp32_or_on_a_coarse_scale(vgg, tiny_pair, monkeypatch):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
 def test_mmap_threshold_is_set_on_linux():
     assert fix_mmap_threshold() is True
+
+
+# ------------------------------------------------------------------------------------------ the option
+def test_fp32_finish_is_checked_and_has_a_yes_no_flag():
+    from stlib.engine.options import RunOptions, yes_no
+
+    assert [yes_no(t) for t in ("yes", "No", "on", "OFF", "true", "0")] == [True, False, True, False, True, False]
+    with pytest.raises(ValueError, match="expected yes or no"):
+        yes_no("maybe")
+    with pytest.raises(ValueError, match="fp32_finish must be True or False"):
+        RunOptions(fp32_finish="no")
