@@ -399,8 +399,8 @@ def write_results(res: Dict[str, Any], path: Path, plot_name: str) -> None:
         "float32 objective; stlib is credited when an iterate first scores at or below the target.",
         "",
         "| | reached the baseline's final objective after | ratio to the baseline's time | reached its best-seen after "
-        "| objective of the returned image after the same number of steps | float32 steps | worst ratio to the baseline "
-        "at equal wall time | run time |",
+        "| objective of the returned image after the same number of steps | float32 steps "
+        "| worst ratio to the baseline at equal wall time | run time |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, _, _ in TTO_VARIANTS:
