@@ -3,6 +3,7 @@
     stlib transfer photo.jpg painting.jpg -o out.png --size 384 --steps 200
     stlib demo                       # bundled astronaut + swirls -> out/demo.png and out/demo_grid.png
     stlib weights info               # which weights "auto" would use, and where the cache is
+    stlib train-style painting.jpg -o style.pt; stlib apply style.pt photo.jpg -o out.png   (stlib.cli_style)
 
 ``main(argv)`` returns the exit code (0 fine, 2 bad input, 130 Ctrl-C) so tests can call it in-process.
 """
@@ -504,6 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
     wi = wsub.add_parser("info", help="describe a weights file, or what 'auto' would use")
     wi.add_argument("path", nargs="?", metavar="PATH", help="a weights file (default: what 'auto' would pick)")
     wi.set_defaults(func=_cmd_weights_info)
+
+    from .cli_style import add_commands  # train-style and apply: feed-forward style networks
+
+    add_commands(sub)
     return parser
 
 
