@@ -267,12 +267,10 @@ def train_style(
     best_state = copy.deepcopy(net.state_dict())
     best_step, stopped = 0, None
     bar = tqdm(total=steps, disable=not progress, desc="train-style", unit="step", leave=True)
-    step = 0
     try:
         for step in range(1, steps + 1):
             if stop is not None and stop.is_set():
                 stopped = "interrupted"
-                step -= 1
                 break
             photos_batch = random_crops(pool, batch_size, size, generator).to(dev)
             photos_batch = photos_batch.contiguous(memory_format=layout)
@@ -312,7 +310,7 @@ def train_style(
     for record in history:
         record["best"] = record["step"] == best_step
     elapsed = time.perf_counter() - t_start
-    settings.update({"steps": step if stopped else steps, "best_step": best_step, "best_probe": best_probe,
+    settings.update({"steps": len(history), "best_step": best_step, "best_probe": best_probe,
                      "train_seconds": round(elapsed, 2)})
     return TrainedStyle(net=net.cpu().to(memory_format=torch.contiguous_format), settings=settings,
                         history=history, elapsed=elapsed, stopped=stopped)
