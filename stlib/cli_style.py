@@ -158,7 +158,7 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--channels", type=_positive_int, help="network width C (default 16 on a CPU, 32 on a GPU)")
     t.add_argument("--blocks", type=_non_negative_int, help="residual blocks (default 3 on a CPU, 5 on a GPU)")
     t.add_argument("--photos", nargs="+", metavar="PHOTO", help="photos to crop from (default: the bundled "
-                                                                "astronaut, coffee and rocket)")
+                                                                "astronaut and coffee)")
     t.add_argument("--style-weight", type=float, help="style weight (default: from the preset)")
     t.add_argument("--content-weight", type=float, help="content weight (default: from the preset)")
     t.add_argument("--tv-weight", type=float, help="total-variation weight (default: from the preset)")

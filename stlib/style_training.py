@@ -35,9 +35,9 @@ from .model import VGG19Features, load_vgg19, resolve_device
 from .presets import Preset, preset_for
 from .transform_net import JOHNSON, SMALL, NetConfig, TransformNet
 
-#: Bundled photos the network trains on (random crops of them), and the one it never sees.
-TRAIN_PHOTOS = ("astronaut", "coffee", "rocket")
-HELD_OUT_PHOTOS = ("chelsea",)
+#: Bundled photos the network trains on (random crops of them), and the ones it never sees.
+TRAIN_PHOTOS = ("astronaut", "coffee")
+HELD_OUT_PHOTOS = ("chelsea", "rocket")
 #: Random crops take this fraction (range) of the photo's short side before being resized to ``size``.
 CROP_SCALES = (0.4, 1.0)
 #: Adam's learning rate (Johnson et al. use 1e-3 for 40,000 steps; a short CPU run learns faster at a larger one).
@@ -69,7 +69,8 @@ class TrainedStyle:
 
     ``history``: one dict per step (``step``, ``time``, ``total``, ``content``, ``style``, ``tv`` of the
     training batch) and, every ``every`` steps, ``probe`` (the probe batch's objective); ``best`` marks the step
-    whose weights were kept. ``stopped``: None, or why training ended early ("interrupted", "time limit").
+    whose weights were kept (step 0: the untrained network, which returns the photo; ``settings["start_probe"]``
+    is its probe objective). ``stopped``: None, or why training ended early ("interrupted", "time limit").
     """
 
     net: TransformNet
@@ -263,7 +264,7 @@ def train_style(
         "vgg_weights": model.weights_source, "device": str(dev), "precision": chosen,
     }
     history: list[dict[str, Any]] = []
-    best_probe = probe_value()
+    best_probe = start_probe = probe_value()
     best_state = copy.deepcopy(net.state_dict())
     best_step, stopped = 0, None
     bar = tqdm(total=steps, disable=not progress, desc="train-style", unit="step", leave=True)
@@ -290,6 +291,9 @@ def train_style(
             bar.set_postfix(loss=f"{record['total']:.4g}", refresh=False)
             last = step == steps or (time_limit is not None and record["time"] >= time_limit)
             if step % every == 0 or last:
+                if time_limit is not None and step < steps:  # the bar's total (and ETA) from the time limit
+                    bar.total = min(steps, max(step + 1, int(time_limit * step / record["time"])))
+                    bar.refresh()
                 record["probe"] = probe_value()
                 if record["probe"] < best_probe:
                     best_probe, best_state, best_step = record["probe"], copy.deepcopy(net.state_dict()), step
@@ -310,7 +314,7 @@ def train_style(
     for record in history:
         record["best"] = record["step"] == best_step
     elapsed = time.perf_counter() - t_start
-    settings.update({"steps": len(history), "best_step": best_step, "best_probe": best_probe,
+    settings.update({"steps": len(history), "best_step": best_step, "start_probe": start_probe, "best_probe": best_probe,
                      "train_seconds": round(elapsed, 2)})
     return TrainedStyle(net=net.cpu().to(memory_format=torch.contiguous_format), settings=settings,
                         history=history, elapsed=elapsed, stopped=stopped)
