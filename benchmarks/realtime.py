@@ -75,7 +75,7 @@ def main() -> int:
     from stlib import plots
     from stlib.engine.precision import resolve_precision
     from stlib.images import load_image
-    from stlib.style_training import HELD_OUT_PHOTOS, Objective, score, train_style
+    from stlib.style_training import HELD_OUT_PHOTOS, score, train_style
     from stlib.transform_net import JOHNSON, SMALL, TransformNet
 
     dev = torch.device(args.device)
@@ -95,7 +95,7 @@ def main() -> int:
     ax.legend(frameon=False)
     plots.save_figure(fig, out.with_name("realtime_curve.png"))
 
-    terms = Objective.from_preset(stlib.preset_for(vgg.weights_source))
+    terms = stlib.preset_for(vgg.weights_source)
     painting = load_image(args.style, size)
     rows, panels = [], {}
     for name in HELD_OUT_PHOTOS:

@@ -19,6 +19,7 @@ steps - are what ``train_style`` returns, also when Ctrl-C ends it early.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -137,32 +138,18 @@ def random_crops(photos: Sequence[torch.Tensor], count: int, size: int, generato
     return torch.cat(crops)
 
 
-@dataclass(frozen=True)
-class Objective:
-    """The weights and layers of the training objective (a preset's, or overridden)."""
-
-    content_weight: float
-    style_weight: float
-    tv_weight: float
-    content_layers: dict[str, float]
-    style_layers: dict[str, float]
-
-    @classmethod
-    def from_preset(cls, preset: Preset, **overrides: float | None) -> "Objective":
-        values = {k: v for k, v in overrides.items() if v is not None}
-        return cls(content_weight=values.get("content_weight", preset.content_weight),
-                   style_weight=values.get("style_weight", preset.style_weight),
-                   tv_weight=values.get("tv_weight", preset.tv_weight),
-                   content_layers=dict(preset.content_layers), style_layers=dict(preset.style_layers))
+def with_weights(preset: Preset, **overrides: float | None) -> Preset:
+    """``preset`` with the weights in ``overrides`` that are not None (content_weight, style_weight, tv_weight)."""
+    return dataclasses.replace(preset, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def style_targets(model: VGG19Features, painting: torch.Tensor, terms: Objective) -> dict[str, torch.Tensor]:
+def style_targets(model: VGG19Features, painting: torch.Tensor, terms: Preset) -> dict[str, torch.Tensor]:
     """The painting's Gram matrices ``{layer: (1, C, C)}`` at the style layers (computed once per training)."""
     return compute_targets(model, painting, [painting], {}, terms.style_layers, [1.0])["style"]
 
 
 def batch_objective(model: VGG19Features, outputs: torch.Tensor, photos: torch.Tensor,
-                    grams: dict[str, torch.Tensor], terms: Objective) -> dict[str, Any]:
+                    grams: dict[str, torch.Tensor], terms: Preset) -> dict[str, Any]:
     """``stlib.engine.objective.objective`` of ``outputs`` (B, 3, H, W) against the photos' own content
     features and the painting's Grams ``grams``: the terms, each the mean over the batch."""
     content = compute_targets(model, photos, [], terms.content_layers, {}, [])["content"]
@@ -172,7 +159,7 @@ def batch_objective(model: VGG19Features, outputs: torch.Tensor, photos: torch.T
 
 
 def score(model: VGG19Features, image: torch.Tensor, photo: torch.Tensor, painting: torch.Tensor,
-          terms: Objective) -> float:
+          terms: Preset) -> float:
     """The float32 objective of ``image`` (1, 3, H, W) as a stylisation of ``photo`` with ``painting``: the one
     number that compares a network's output with ``stylize``'s result at equal content (same targets)."""
     device = model.mean.device
@@ -236,8 +223,7 @@ def train_style(
     layout = memory_format(chosen, dev)
     model.to(memory_format=layout)
     preset = preset_for(model.weights_source)
-    terms = Objective.from_preset(preset, content_weight=content_weight, style_weight=style_weight,
-                                  tv_weight=tv_weight)
+    terms = with_weights(preset, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
     config = net_config if net_config is not None else (JOHNSON if dev.type == "cuda" else SMALL)
     painting = load_image(style, max_size=2 * size)
     pool = [load_image(p, max_size=2 * size) for p in photos]  # crops of up to the whole photo, then resized
@@ -260,7 +246,7 @@ def train_style(
         "style": style if isinstance(style, str) else "an image", "size": size, "batch_size": batch_size,
         "lr": lr, "seed": seed, "photos": [p if isinstance(p, str) else "an image" for p in photos],
         "content_weight": terms.content_weight, "style_weight": terms.style_weight, "tv_weight": terms.tv_weight,
-        "content_layers": terms.content_layers, "style_layers": terms.style_layers, "preset": preset.name,
+        "content_layers": dict(terms.content_layers), "style_layers": dict(terms.style_layers), "preset": preset.name,
         "vgg_weights": model.weights_source, "device": str(dev), "precision": chosen,
     }
     history: list[dict[str, Any]] = []

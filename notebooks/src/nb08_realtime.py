@@ -24,7 +24,7 @@ import time
 import torch
 
 from stlib import course, plots
-from stlib.style_training import HELD_OUT_PHOTOS, TRAIN_PHOTOS, Objective, score, train_style
+from stlib.style_training import HELD_OUT_PHOTOS, TRAIN_PHOTOS, score, train_style
 from stlib.transform_net import SMALL, TransformNet
 
 vgg = course.load_model()
@@ -33,7 +33,7 @@ TRAIN_SECONDS = course.pick(150, fast=None)                   # CPU: a time budg
 TRAIN_STEPS = course.pick(1500, fast=10)
 OPT_STEPS = course.pick(100, fast=6)                            # notebook 04's optimisation, for comparison
 painting = stlib.load_image("swirls", SIZE)
-terms = Objective.from_preset(stlib.preset_for(vgg.weights_source))   # the preset's weights and layers
+terms = stlib.preset_for(vgg.weights_source)   # the preset's weights and layers
 print(f"training photos: {', '.join(TRAIN_PHOTOS)}; never trained on: {', '.join(HELD_OUT_PHOTOS)}")
 """),
     ("md", r"""
