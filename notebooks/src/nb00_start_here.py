@@ -121,6 +121,7 @@ once (548 MB) into the PyTorch cache.
 | [05 · The live studio](05_studio.ipynb) | sliders that steer a running optimisation | which layer holds a stroke |
 | [06 · Beyond the paper](06_beyond.ipynb) | keeping the photo's colours, blending styles, coarse-to-fine, average pooling, a style per region | the masked Gram matrix |
 | [07 · Capstone](07_capstone.ipynb) | the whole method from your own pieces, checked against `stlib.gatys` | the whole transfer |
+| [08 · Real time](08_realtime.ipynb) | a feed-forward network trained once per style with the same losses; network vs optimisation; instant sliders | instance normalisation |
 
 Each exercise has an instant check (`stlib.checks`) and a hidden solution. Start with 01.
 """),
