@@ -39,7 +39,7 @@ def checksum(net_config: Mapping[str, Any], settings: Mapping[str, Any], state: 
     for name in sorted(state):
         tensor = state[name].detach().cpu().contiguous()
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()
 
 
@@ -52,7 +52,8 @@ def save_style(style: Any, path: str | os.PathLike) -> Path:
 
     path = check_writable(Path(path).expanduser())
     net: TransformNet = style.net
-    state = {k: v.detach().float().cpu().contiguous().clone() for k, v in net.state_dict().items()}
+    state = {k: (v.detach().float() if v.is_floating_point() else v.detach()).cpu().contiguous().clone()
+             for k, v in net.state_dict().items()}  # float32 weights; batch norm's step counter stays an integer
     config = net.config.to_dict()
     settings = json.loads(json.dumps(dict(style.settings), default=str))  # plain values only
     payload = {"format": FORMAT, "version": VERSION, "net": config, "settings": settings, "state": state,

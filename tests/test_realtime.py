@@ -182,6 +182,20 @@ def test_save_load_round_trip(trained, tmp_path):
     assert 5e6 < big.stat().st_size < 8e6
 
 
+@pytest.mark.parametrize("norm, upsampling", [("batch", "transposed"), ("instance", "transposed")])
+def test_other_architectures_round_trip(norm, upsampling, tmp_path):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = TransformNet(channels=4, residual_blocks=1, norm=norm, upsampling=upsampling)
+        torch.nn.init.normal_(net.out.conv.weight, std=0.1)
+    loaded = load_style(TrainedStyle(net=net, settings={"style": "x"}).save(tmp_path / "s.pt"))
+    assert loaded.net.config == net.config
+    state = net.state_dict()
+    assert all(torch.equal(v, state[k]) and v.dtype == state[k].dtype for k, v in loaded.net.state_dict().items())
+    photo = torch.rand(1, 3, 36, 44, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(loaded.apply(photo), apply_net(net, photo))
+
+
 def _payload(trained):
     state = {k: v.clone() for k, v in trained.net.state_dict().items()}
     config, settings = trained.net.config.to_dict(), dict(trained.settings)
