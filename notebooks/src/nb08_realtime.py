@@ -125,7 +125,7 @@ plots.show_images({"flat input": flat[0, :3], f"transposed conv (std {spread['tr
 outputs with the preset's objective, in the engine's precision (bf16 on recent CPUs, on a GPU too). Every 25
 steps it scores a fixed *probe* batch of crops and keeps the best weights so far: interrupting the cell
 (Ctrl-C, or the stop button) keeps them. This cell trains for 2 minutes (`stlib train-style` takes 3 by
-default); on a GPU it takes larger crops and more steps in that time.
+default); on a GPU it trains on 256 px crops.
 
 The callback keeps a few snapshots of the network's output for a photo it never trains on.
 """),
