@@ -22,6 +22,7 @@ import time
 import warnings
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Iterator, Sequence
 
 from .units import format_bytes
@@ -529,9 +530,12 @@ def build_parser() -> argparse.ArgumentParser:
     wi.add_argument("path", nargs="?", metavar="PATH", help="a weights file (default: what 'auto' would pick)")
     wi.set_defaults(func=_cmd_weights_info)
 
-    from .cli_style import add_commands  # train-style and apply: feed-forward style networks
+    from .cli_style import add_commands  # train-style and apply (feed-forward style networks), with these helpers
 
-    add_commands(sub)
+    add_commands(sub, SimpleNamespace(say=_say, fast=_fast, load_model=_load_model, check_output=_check_output,
+                                      input_path=_input_path, interrupt_exit=INTERRUPT_EXIT,
+                                      run_options=_add_run_options, positive_int=_positive_int,
+                                      non_negative_int=_non_negative_int))
     return parser
 
 

@@ -4,7 +4,8 @@
     stlib apply painting.pt photo.jpg -o out.png             # milliseconds per photo
     stlib apply painting.pt photo.jpg -o out.png --strength 0.6
 
-``stlib.cli`` registers these subcommands (``add_commands``) and handles errors, exit codes and Ctrl-C.
+``stlib.cli`` registers these subcommands (``add_commands``), hands them its shared helpers (``args.cli``: output
+checks, model loading, status lines) and handles errors, exit codes and Ctrl-C.
 """
 
 from __future__ import annotations
@@ -38,14 +39,13 @@ def _strength(text: str) -> float:
     return value
 
 
-def _check_style_output(out: Path, painting: Any) -> None:
+def _check_style_output(out: Path, painting: Any, input_path: Any) -> None:
     """Refuse an image suffix, overwriting the painting, or an unwritable place - before minutes of training."""
-    from .cli import _input_path
     from .images import check_writable
 
     if out.suffix.lower() in IMAGE_SUFFIXES:
         raise ValueError(f"-o {out}: a trained style is not an image; name it e.g. {out.with_suffix('.pt').name}")
-    source = _input_path(painting)
+    source = input_path(painting)
     if source is not None and out.exists() and out.resolve() == source.resolve():
         raise ValueError(f"-o {out} would overwrite the painting {painting}: choose another output name")
     check_writable(out)
@@ -53,19 +53,19 @@ def _check_style_output(out: Path, painting: Any) -> None:
 
 def cmd_train_style(args: argparse.Namespace) -> int:
     """``stlib train-style PAINTING -o STYLE.pt``."""
-    from .cli import INTERRUPT_EXIT, _fast, _load_model, _say
+    cli = args.cli
     from .engine.precision import resolve_precision
     from .images import load_image
     from .style_training import TRAIN_PHOTOS, TrainInfo, train_style
     from .transform_net import JOHNSON, SMALL, NetConfig
 
     out = Path(args.output).expanduser()
-    _check_style_output(out, args.painting)
+    _check_style_output(out, args.painting, cli.input_path)
     interrupts = args.interrupts
-    model, dev = _load_model(args.weights, "max", args.device)
+    model, dev = cli.load_model(args.weights, "max", args.device)
     precision = resolve_precision(args.precision, dev)
     gpu = dev.type == "cuda"
-    fast = _fast()
+    fast = cli.fast()
     size = args.size or (FAST_SIZE if fast else GPU_SIZE if gpu else CPU_SIZE)
     steps = args.steps if args.steps is not None else (FAST_STEPS if fast else GPU_STEPS if gpu else CPU_STEPS)
     minutes = args.minutes if args.minutes is not None else (None if gpu or fast else CPU_MINUTES)
@@ -77,9 +77,9 @@ def cmd_train_style(args: argparse.Namespace) -> int:
     for photo in photos:
         load_image(photo)
     limit = f", at most {minutes:g} min" if minutes else ""
-    _say(f"device: {dev}, precision: {precision}; network {config.channels} channels, {config.residual_blocks} "
+    cli.say(f"device: {dev}, precision: {precision}; network {config.channels} channels, {config.residual_blocks} "
          f"residual blocks; {steps} steps of {args.batch_size} crops at {size} px{limit}")
-    _say(f"training photos: {', '.join(map(str, photos))} (random crops, scales and flips)")
+    cli.say(f"training photos: {', '.join(map(str, photos))} (random crops, scales and flips)")
     t0 = time.perf_counter()
     said = []
 
@@ -87,7 +87,7 @@ def cmd_train_style(args: argparse.Namespace) -> int:
         if not said:  # the first report: seconds per step so far -> the whole run
             per_step = info.elapsed / info.step
             total = per_step * steps if not minutes else min(per_step * steps, minutes * 60)
-            _say(f"\nestimate: {per_step:.2f} s per step, about {total / 60:.1f} min in all; "
+            cli.say(f"\nestimate: {per_step:.2f} s per step, about {total / 60:.1f} min in all; "
                  "Ctrl-C stops and keeps the best weights so far")
             said.append(True)
 
@@ -100,26 +100,26 @@ def cmd_train_style(args: argparse.Namespace) -> int:
     with interrupts.deferred():  # a second Ctrl-C must not cut the save short
         saved = result.save(out)
     size_mb = saved.stat().st_size / 1e6
-    _say(f"{result.settings['steps']} steps in {time.perf_counter() - t0:.1f} s; best probe objective "
+    cli.say(f"{result.settings['steps']} steps in {time.perf_counter() - t0:.1f} s; best probe objective "
          f"{result.settings['best_probe']:.4g} at step {result.settings['best_step']}")
-    _say(f"saved {saved} ({size_mb:.1f} MB); apply it with: stlib apply {saved} PHOTO -o OUT.png")
+    cli.say(f"saved {saved} ({size_mb:.1f} MB); apply it with: stlib apply {saved} PHOTO -o OUT.png")
     if interrupts.is_set() or result.stopped == "interrupted":
         import sys
 
         print(f"stlib: interrupted (Ctrl-C); the best weights so far are saved in {saved}", file=sys.stderr, flush=True)
-        return INTERRUPT_EXIT
+        return cli.interrupt_exit
     return 0
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
     """``stlib apply STYLE.pt PHOTO -o OUT``."""
-    from .cli import _check_output, _say
+    cli = args.cli
     from .images import load_image, save_image
     from .model import resolve_device
     from .style_file import load_style
 
     out = Path(args.output).expanduser()
-    _check_output(out, {"photo": args.photo})
+    cli.check_output(out, {"photo": args.photo})
     try:
         dev = resolve_device(args.device)
     except ValueError as err:
@@ -132,15 +132,18 @@ def cmd_apply(args: argparse.Namespace) -> int:
     saved = save_image(image, out)
     h, w = image.shape[-2:]
     trained = style.settings.get("style", "?")
-    _say(f"style {trained!r} ({Path(args.style).name}) applied to {w}x{h} px in {ms:.0f} ms on {dev}"
+    cli.say(f"style {trained!r} ({Path(args.style).name}) applied to {w}x{h} px in {ms:.0f} ms on {dev}"
          + (f", strength {args.strength:g}" if args.strength != 1 else ""))
-    _say(f"saved {saved}")
+    cli.say(f"saved {saved}")
     return 0
 
 
-def add_commands(sub: Any) -> None:
-    """Add ``train-style`` and ``apply`` to the ``stlib`` command's subparsers ``sub``."""
-    from .cli import _add_run_options, _non_negative_int, _positive_int
+def add_commands(sub: Any, cli: Any) -> None:
+    """Add ``train-style`` and ``apply`` to the ``stlib`` command's subparsers ``sub``. ``cli``: the command line's
+    shared helpers (``say``, ``fast``, ``load_model``, ``check_output``, ``input_path``, ``interrupt_exit``,
+    ``run_options``, ``positive_int``, ``non_negative_int``), kept by ``stlib.cli``; each command finds them in
+    ``args.cli``."""
+    _positive_int, _non_negative_int = cli.positive_int, cli.non_negative_int
 
     t = sub.add_parser("train-style", help="train a feed-forward network for one style (then `stlib apply` is instant)",
                        description="Train a small image transformation network (Johnson et al. 2016) with stlib's "
@@ -163,8 +166,8 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--content-weight", type=float, help="content weight (default: from the preset)")
     t.add_argument("--tv-weight", type=float, help="total-variation weight (default: from the preset)")
     t.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the crops (default 0)")
-    _add_run_options(t)
-    t.set_defaults(func=cmd_train_style)
+    cli.run_options(t)
+    t.set_defaults(func=cmd_train_style, cli=cli)
 
     a = sub.add_parser("apply", help="paint a photo with a style trained by `stlib train-style`",
                        description="Run a trained style network on PHOTO: one forward pass.")
@@ -175,4 +178,4 @@ def add_commands(sub: Any) -> None:
     a.add_argument("--strength", type=_strength, default=1.0,
                    help="0 = the photo, 1 = the full style (default 1): a blend of the two")
     a.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
-    a.set_defaults(func=cmd_apply)
+    a.set_defaults(func=cmd_apply, cli=cli)

@@ -1,4 +1,5 @@
-"""Trained styles on disk: a few-MB file with the network's weights, its settings and a checksum.
+"""A trained style (``TrainedStyle``: network, settings, history), and its file: a few MB with the network's
+weights, its settings and a checksum.
 
     style = stlib.style_training.train_style("swirls")
     style.save("swirls.style.pt")
@@ -16,15 +17,70 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
+from .engine.precision import autocast
 from .transform_net import NetConfig, TransformNet
 
 FORMAT = "stlib-style"
 VERSION = 1
+
+
+@dataclass
+class TrainedStyle:
+    """A trained style: the network (best weights), its settings and the training history.
+
+    ``history``: one dict per step (``step``, ``time``, ``total``, ``content``, ``style``, ``tv`` of the
+    training batch) and, every ``every`` steps, ``probe`` (the probe batch's objective); ``best`` marks the step
+    whose weights were kept (step 0: the untrained network, which returns the photo; ``settings["start_probe"]``
+    is its probe objective). ``stopped``: None, or why training ended early ("interrupted", "time limit").
+    """
+
+    net: TransformNet
+    settings: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    elapsed: float = 0.0
+    stopped: str | None = None
+
+    def __call__(self, photo: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+        return self.apply(photo, strength)
+
+    def apply(self, photo: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+        """The stylised ``photo`` (B, 3, H, W) in [0, 1], CPU float32. ``strength`` in [0, 1] blends it with the
+        photo (0: the photo, 1: the network's output)."""
+        return apply_net(self.net, photo, strength)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the style file: the weights, ``settings`` and a checksum (``save_style``)."""
+        return save_style(self, path)
+
+
+def apply_net(net: TransformNet, photo: torch.Tensor, strength: float = 1.0,
+              precision: str = "fp32") -> torch.Tensor:
+    """Run ``net`` on ``photo`` (B, 3, H, W) in [0, 1] without gradients; returns CPU float32 in [0, 1].
+
+    ``strength`` blends the output with the photo: ``strength * net(photo) + (1 - strength) * photo``
+    (a network trained at one style weight cannot change its balance afterwards; a blend can).
+    """
+    if not 0.0 <= float(strength) <= 1.0:
+        raise ValueError(f"strength must be between 0 (the photo) and 1 (the full style), not {strength!r}")
+    if photo.dim() == 3:
+        photo = photo[None]
+    device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad(), autocast(precision, device):
+            x = photo.to(device=device, dtype=torch.float32)
+            out = net(x).float()
+        out = strength * out + (1.0 - strength) * x if strength != 1.0 else out
+    finally:
+        net.train(was_training)
+    return out.clamp(0, 1).cpu()
 
 
 class StyleFileError(ValueError):
@@ -43,7 +99,7 @@ def checksum(net_config: Mapping[str, Any], settings: Mapping[str, Any], state: 
     return digest.hexdigest()
 
 
-def save_style(style: Any, path: str | os.PathLike) -> Path:
+def save_style(style: TrainedStyle, path: str | os.PathLike) -> Path:
     """Write ``style`` (a ``TrainedStyle``: ``.net``, ``.settings``) to ``path``; returns the path.
 
     Written to a temporary file first and renamed, so an interrupted save never leaves half a file.
@@ -84,15 +140,13 @@ def _looks_like_vgg(data: Mapping[str, Any]) -> bool:
     return any(str(k).startswith(("conv1_1.", "features.0.")) for k in keys)
 
 
-def load_style(path: str | os.PathLike, device: str | torch.device = "cpu"):
+def load_style(path: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedStyle:
     """Read a style file and rebuild its network: a ``TrainedStyle`` (eval mode, on ``device``).
 
     Refused with a ``StyleFileError`` (one sentence): a missing file, a file that is not a trained style (an
     image, a VGG weights file, any other checkpoint), one from a newer stlib, a damaged one (checksum), or one
     whose weights do not fit the network its settings describe.
     """
-    from .style_training import TrainedStyle
-
     path = Path(path).expanduser()
     data = _read(path)
     if not isinstance(data, Mapping) or data.get("format") != FORMAT:

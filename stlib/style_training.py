@@ -23,17 +23,18 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from .engine.objective import compute_targets, objective
+from .engine.objective import Targets, compute_targets, objective
 from .engine.precision import autocast, memory_format, resolve_precision
 from .images import load_image, resize
 from .model import VGG19Features, load_vgg19, resolve_device
 from .presets import Preset, preset_for
+from .style_file import TrainedStyle, apply_net  # noqa: F401 - TrainedStyle is what train_style returns
 from .transform_net import JOHNSON, SMALL, NetConfig, TransformNet
 
 #: Bundled photos the network trains on (random crops of them), and the ones it never sees.
@@ -64,61 +65,6 @@ class TrainInfo:
         return apply_net(self.net, photo)
 
 
-@dataclass
-class TrainedStyle:
-    """A trained style: the network (best weights), its settings and the training history.
-
-    ``history``: one dict per step (``step``, ``time``, ``total``, ``content``, ``style``, ``tv`` of the
-    training batch) and, every ``every`` steps, ``probe`` (the probe batch's objective); ``best`` marks the step
-    whose weights were kept (step 0: the untrained network, which returns the photo; ``settings["start_probe"]``
-    is its probe objective). ``stopped``: None, or why training ended early ("interrupted", "time limit").
-    """
-
-    net: TransformNet
-    settings: dict[str, Any]
-    history: list[dict[str, Any]] = field(default_factory=list)
-    elapsed: float = 0.0
-    stopped: str | None = None
-
-    def __call__(self, photo: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
-        return self.apply(photo, strength)
-
-    def apply(self, photo: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
-        """The stylised ``photo`` (B, 3, H, W) in [0, 1], CPU float32. ``strength`` in [0, 1] blends it with the
-        photo (0: the photo, 1: the network's output)."""
-        return apply_net(self.net, photo, strength)
-
-    def save(self, path: Any) -> Any:
-        """Write the style file (``stlib.style_file``): the weights, ``settings`` and a checksum."""
-        from .style_file import save_style
-
-        return save_style(self, path)
-
-
-def apply_net(net: TransformNet, photo: torch.Tensor, strength: float = 1.0,
-              precision: str = "fp32") -> torch.Tensor:
-    """Run ``net`` on ``photo`` (B, 3, H, W) in [0, 1] without gradients; returns CPU float32 in [0, 1].
-
-    ``strength`` blends the output with the photo: ``strength * net(photo) + (1 - strength) * photo``
-    (a network trained at one style weight cannot change its balance afterwards; a blend can).
-    """
-    if not 0.0 <= float(strength) <= 1.0:
-        raise ValueError(f"strength must be between 0 (the photo) and 1 (the full style), not {strength!r}")
-    if photo.dim() == 3:
-        photo = photo[None]
-    device = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad(), autocast(precision, device):
-            x = photo.to(device=device, dtype=torch.float32)
-            out = net(x).float()
-        out = strength * out + (1.0 - strength) * x if strength != 1.0 else out
-    finally:
-        net.train(was_training)
-    return out.clamp(0, 1).cpu()
-
-
 def random_crops(photos: Sequence[torch.Tensor], count: int, size: int, generator: torch.Generator,
                  scales: tuple[float, float] = CROP_SCALES) -> torch.Tensor:
     """``count`` augmented square crops (count, 3, size, size) of ``photos`` (each (1, 3, H, W)): a random photo,
@@ -145,15 +91,15 @@ def with_weights(preset: Preset, **overrides: float | None) -> Preset:
 
 def style_targets(model: VGG19Features, painting: torch.Tensor, terms: Preset) -> dict[str, torch.Tensor]:
     """The painting's Gram matrices ``{layer: (1, C, C)}`` at the style layers (computed once per training)."""
-    return compute_targets(model, painting, [painting], {}, terms.style_layers, [1.0])["style"]
+    return compute_targets(model, painting, [painting], {}, terms.style_layers, [1.0]).style
 
 
 def batch_objective(model: VGG19Features, outputs: torch.Tensor, photos: torch.Tensor,
                     grams: dict[str, torch.Tensor], terms: Preset) -> dict[str, Any]:
     """``stlib.engine.objective.objective`` of ``outputs`` (B, 3, H, W) against the photos' own content
     features and the painting's Grams ``grams``: the terms, each the mean over the batch."""
-    content = compute_targets(model, photos, [], terms.content_layers, {}, [])["content"]
-    targets = {"content": content, "style": grams}
+    content = compute_targets(model, photos, [], terms.content_layers, {}, []).content
+    targets = Targets(content=content, style=grams)
     return objective(model, outputs, targets, terms.content_layers, terms.style_layers, terms.content_weight,
                      terms.style_weight, terms.tv_weight)
 
