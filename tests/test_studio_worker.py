@@ -251,3 +251,19 @@ def test_abortable_interrupts_forward_and_backward_of_its_own_thread_only(model)
         assert other["out"]["relu1_1"].shape == (1, 64, 32, 32)  # another thread is not interrupted
     assert model(image, ["relu1_1"])["relu1_1"].shape == (1, 64, 32, 32)  # hooks removed on exit
     assert all(not m._forward_pre_hooks and not m._forward_hooks for m in model.layers.children())
+
+
+def test_worker_reports_each_layers_share_live(setup):
+    from stlib.shares import loss_shares
+
+    w, holder, rec = setup(steps=6, shares_every_s=0.0, preview=None)
+    seen = []
+    rec.on_shares = lambda shares, step: seen.append((shares, step))
+    assert w.run() and w.wait(60)
+    assert seen and w.result is not None
+    shares, step = seen[-1]
+    assert step == w.result.steps and shares is w.shares
+    layers = holder.s.style_layers
+    assert shares.loss == pytest.approx(loss_shares(w.result.history[-1]["layers"], layers))  # the step's own losses
+    assert set(shares.gradient) == set(layers) and sum(shares.gradient.values()) == pytest.approx(1.0)
+    assert all(v > 0 for v in shares.gradient.values())

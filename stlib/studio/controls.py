@@ -55,6 +55,7 @@ class Controls:
         # CSS classes (add_class: ipywidgets 7 and 8) so that a browser test, or a custom stylesheet, finds them
         for w, name in ((self.preview, "preview"), (self.status, "status"), (self.style_weight, "style-weight"),
                         (self.run_button, "run"), (self.stop_button, "stop"), (self.loss_plot, "loss-plot"),
+                        (self.shares_plot, "shares-plot"),
                         (self.sweep_image, "sweep-image"), (self.sweep_pick, "sweep-pick"), (self.pin_button, "pin"),
                         (self.pinned, "pinned"), (self.preset_pick, "preset"), (self.reset_button, "reset"),
                         (self.controls_box, "controls"), (self.widget, "root")):
@@ -131,6 +132,7 @@ class Controls:
                                                             border="1px solid #ccc", display="none"))
         self.pinned_title = W.HTML(value="")
         self.loss_plot = W.Image(format="png", layout=W.Layout(width="auto", height="auto"))
+        self.shares_plot = W.Image(format="png", layout=W.Layout(width="auto", height="auto"))
 
     def _build_sweep(self, steps: int) -> None:
         label, full = self._label, W.Layout(width="100%")
@@ -188,7 +190,9 @@ class Controls:
         self.controls_box = W.VBox([group(t, b) for t, b in self._groups()], layout=W.Layout(width="480px"))
         output = W.VBox([self._buttons(), self.progress, self.status, self.preview, self.pinned_title, self.pinned,
                          W.HTML(value="<small>loss (log scale); dashed lines: settings changed</small>"),
-                         self.loss_plot], layout=W.Layout(width="340px", margin="0 0 0 12px"))
+                         self.loss_plot, W.HTML(value="<small>each style layer's share of the style loss and of "
+                                                     "its gradient (live)</small>"), self.shares_plot],
+                        layout=W.Layout(width="340px", margin="0 0 0 12px"))
         self.tabs = W.Tab(children=[W.HBox([self.controls_box, output]), self._sweep_panel("480px")])
         # ipywidgets 7/8: set_title exists in both (8 also has a `titles` trait, 7 does not).
         for i, title in enumerate(("Studio", "Sweep")):
@@ -205,7 +209,8 @@ class Controls:
         for i, title in enumerate(("Weights", "Layers", "Images", "Run", "Sweep")):
             self.tabs.set_title(i, title)
         self.controls_box = W.VBox([self._buttons(), self.progress, self.tabs], layout=W.Layout(width="100%"))
-        compare = W.HBox([W.VBox([self.pinned_title, self.pinned], layout=W.Layout(width="300px")), self.loss_plot],
+        compare = W.HBox([W.VBox([self.pinned_title, self.pinned], layout=W.Layout(width="300px")),
+                          W.VBox([self.loss_plot, self.shares_plot])],
                          layout=W.Layout(align_items="flex-start"))
         left = W.VBox([self.preview, self.status], layout=W.Layout(width="610px", min_width="610px"))
         right = W.VBox([self.controls_box, compare], layout=W.Layout(width="640px", margin="0 0 0 12px"))
