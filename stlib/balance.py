@@ -52,10 +52,18 @@ def balanced_layer_weights(
     """Weights ``{layer: w_l}`` under which each layer of ``layer_weights`` carries ``shares[layer]`` (default
     equal) of the weighted style loss (``by="loss"``) or gradient norm (``by="gradient"``) at ``start``
     (1, 3, H, W), with the same total as ``layer_weights``. ``target_grams``: the painting's {layer: (1, C, C)}."""
+    if by not in BALANCE_MODES:  # before measuring: a typo costs no forward pass
+        raise ValueError(f"balance must be one of {BALANCE_MODES} (or None for fixed weights), not {by!r}")
+    losses, norms = per_layer_gradient_norms(model, start, target_grams, dict.fromkeys(layer_weights, 1.0), gram_norm)
+    return weights_for_shares(losses, norms, layer_weights, by, shares)
+
+
+def weights_for_shares(losses: Mapping[str, float], norms: Mapping[str, float], layer_weights: Mapping[str, float],
+                       by: str = "loss", shares: Mapping[str, float] | None = None) -> dict[str, float]:
+    """``balanced_layer_weights`` from unweighted measurements already made (``per_layer_gradient_norms``)."""
     if by not in BALANCE_MODES:
         raise ValueError(f"balance must be one of {BALANCE_MODES} (or None for fixed weights), not {by!r}")
     wanted = check_shares(shares, layer_weights) if shares is not None else equal_shares(layer_weights)
-    losses, norms = per_layer_gradient_norms(model, start, target_grams, {n: 1.0 for n in layer_weights}, gram_norm)
     measured = losses if by == "loss" else norms
     if any(not (measured[n] > 0) for n in layer_weights):
         return dict(layer_weights)  # the start already matches a layer exactly: nothing to balance against

@@ -67,10 +67,18 @@ def per_layer_gradient_norms(model: VGG19Features, image: torch.Tensor, target_g
     return {name: float(v.detach()) for name, v in losses.items()}, norms
 
 
+def shares_from(losses: Mapping[str, float], norms: Mapping[str, float],
+                layer_weights: Mapping[str, float]) -> LayerShares:
+    """The shares under ``layer_weights`` from *unweighted* measurements (``per_layer_gradient_norms`` with weights
+    1): a weight scales a layer's loss and its gradient alike, so one measurement serves any weighting."""
+    norm = {n: layer_weights[n] * norms[n] for n in layer_weights}
+    total = sum(norm.values())
+    gradient = {n: v / total for n, v in norm.items()} if total > 0 else {n: 1.0 / len(norm) for n in norm}
+    return LayerShares(loss=loss_shares(losses, layer_weights), gradient=gradient)
+
+
 def layer_shares(model: VGG19Features, image: torch.Tensor, target_grams: Mapping[str, torch.Tensor],
                  layer_weights: Mapping[str, float], gram_norm: bool | str | None = True) -> LayerShares:
     """Loss and gradient shares of each style layer at ``image`` (1, 3, H, W)."""
-    losses, norms = per_layer_gradient_norms(model, image, target_grams, layer_weights, gram_norm)
-    total = sum(norms.values())
-    gradient = {n: v / total for n, v in norms.items()} if total > 0 else {n: 1.0 / len(norms) for n in norms}
-    return LayerShares(loss=loss_shares(losses, layer_weights), gradient=gradient)
+    losses, norms = per_layer_gradient_norms(model, image, target_grams, dict.fromkeys(layer_weights, 1.0), gram_norm)
+    return shares_from(losses, norms, layer_weights)
