@@ -76,8 +76,8 @@ def run(size: int, steps: int, write: bool) -> None:
         lines.append("")
         if write:
             fig = plots.show_images(pictures, ncols=4, size=3.2)
-            path = HERE / f"layer_balance_{content}_{style}.png"
-            fig.savefig(path, dpi=80, bbox_inches="tight")
+            path = HERE / f"layer_balance_{content}_{style}.jpg"
+            fig.savefig(path, dpi=80, bbox_inches="tight", pil_kwargs={"quality": 85})
             lines += [f"![{content} x {style}]({path.name})", ""]
     if write:
         (HERE / "LAYER_BALANCE.md").write_text("\n".join(lines) + "\n")

@@ -184,11 +184,10 @@ balanced = balanced_layer_weights(vgg, photo, targets["style"], preset.style_lay
 fixed_and_balanced = {"equal weights": {n: 1.0 for n in stlib.STYLE_LAYERS},
                       f"preset {preset.name!r}": preset.style_layers, "balanced": balanced}
 measured = {label: layer_shares(vgg, photo, targets["style"], w) for label, w in fixed_and_balanced.items()}
-plots.plot_layer_shares(measured)
 for label, m in measured.items():
     layer, share = m.smallest()
-    print(f"{label:>14}: smallest loss share {layer} {100 * share:4.1f} %;  gradient shares "
-          + " ".join(f"{n} {100 * g:.0f}%" for n, g in m.gradient.items()))
+    print(f"{label:>14}: smallest loss share {layer} {100 * share:4.1f} %")
+plots.plot_layer_shares(measured)
 """),
     ("md", r"""
 The balanced bars are equal in loss by construction; their gradient shares are not, because a loss can be
@@ -198,10 +197,10 @@ pull (the balanced weights keep the preset's total, so no rescaling is needed):
     ("code", r"""
 runs["balanced"] = stlib.stylize(photo, painting, style_layers=balanced, style_weight=preset.style_weight, size=SIZE,
                                  steps=STEPS, model=vgg, precision="auto")
-plots.show_images({label: runs[label] for label in ("equal weights", f"preset {preset.name!r}", "balanced")}, size=3)
 print("loss shares at the returned image:")
 for label in ("equal weights", f"preset {preset.name!r}", "balanced"):
     print(f"{label:>14}:", "  ".join(f"{n} {100 * v:.0f}%" for n, v in runs[label].layer_shares().items()))
+plots.show_images({label: runs[label] for label in ("equal weights", f"preset {preset.name!r}", "balanced")}, size=3)
 """),
     ("md", r"""
 ## The total objective
