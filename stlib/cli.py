@@ -291,7 +291,7 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         "size": args.size, "steps": args.steps, "style_weight": args.style_weight,
         "content_weight": args.content_weight, "tv_weight": args.tv_weight, "optimizer": args.optimizer,
         "init": args.init, "seed": args.seed, "scales": args.scales, "preserve_color": args.preserve_color,
-        "style_masks": args.masks,
+        "style_masks": args.masks, "style_scale": args.style_scale, "balance": args.balance,
     }
     if args.region_style and not args.masks:
         raise ValueError("--region-style needs --masks: the mask says where each style goes")
@@ -489,6 +489,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, help="seed for init=noise (default 0)")
     t.add_argument("--scales", type=_positive_int, help="coarse-to-fine octaves, e.g. 3 = size/4, size/2, size")
     t.add_argument("--preserve-color", choices=["luminance", "histogram"], help="keep the photo's colours")
+    t.add_argument("--style-scale", type=float, metavar="S",
+                   help="brush-stroke size: the painting's size relative to the output (default 1; 2 = strokes "
+                        "twice as large, 0.5 = half)")
+    t.add_argument("--balance", choices=["loss", "gradient"],
+                   help="set the per-layer style weights by measurement so every layer carries an equal share "
+                        "(default: the preset's fixed weights)")
     t.add_argument("--masks", metavar="MASK",
                    help="spatial control: a region mask (bundled name such as rocket_sky, or a greyscale image); "
                         "STYLE paints its white region, --region-style the black one")

@@ -28,6 +28,7 @@ LayerSpec = Union[Mapping[str, float], Sequence[str], str, None]  # Union: an al
 OPTIMIZERS = ("lbfgs", "lbfgs-plain", "adam")
 PRESERVE_COLOR = (None, "luminance", "histogram")
 INITS = ("content", "noise", "style")
+BALANCE_CHOICES = (None, "loss", "gradient")
 #: The smallest long edge ``size`` may ask for (VGG-19 halves an image five times; load_image's minimum).
 MIN_SIZE = 32
 
@@ -96,6 +97,24 @@ def check_values(n_styles: int, o: Mapping[str, Any]) -> None:
                          f"fractions in (0, 1], not {scales!r}")
 
 
+#: The largest ``style_scale``: the painting fed at 4x the output's size (a 512 px result reads a 2048 px painting).
+MAX_STYLE_SCALE = 4.0
+
+
+def check_style_scale(value: Any) -> float:
+    """``style_scale`` as a float in (0, MAX_STYLE_SCALE], or a ValueError that says what it means."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value) \
+            or not 0 < value <= MAX_STYLE_SCALE:
+        raise ValueError(f"style_scale must be a number in (0, {MAX_STYLE_SCALE:g}] - the painting's size relative to "
+                         f"the output: 0.5 gives strokes half as large, 2 twice as large - not {value!r}")
+    return float(value)
+
+
+def style_side(side: int, style_scale: float) -> int:
+    """The long edge the painting is fed at when the output's is ``side``."""
+    return max(1, round(side * style_scale))
+
+
 def checked_init(init: Any) -> Any:
     """An init tensor as a valid (1, 3, H, W) image in [0, 1] (uint8 read as 0-255; NaN, 0-255 floats and
     batches refused with the reason); the names "content", "noise", "style" pass through."""
@@ -143,6 +162,9 @@ class RunSettings:
     rtol: float
     every: int
     preset: str
+    style_scale: float = 1.0
+    balance: str | None = None  # None, "loss" or "gradient" (stlib.balance)
+    diagnostics: bool = False  # measure per-layer gradient shares at the last scale's start and end
 
     @property
     def total_steps(self) -> int:
@@ -157,6 +179,7 @@ class RunSettings:
             "sizes": [s for s, _ in self.plan], "steps": [n for _, n in self.plan], "seed": self.seed,
             "pooling": pooling, "preserve_color": self.preserve_color, "style_blend": self.blend,
             "gram_norm": self.gram_norm, "preset": self.preset, "cuda_graph": cuda_graph_used,
+            "style_scale": self.style_scale, "balance": self.balance,
         }
 
 
@@ -182,12 +205,17 @@ def resolve_settings(model: VGG19Features, device: torch.device, n_styles: int, 
     if not c_layers and not s_layers and gamma == 0:
         raise ValueError("every weight is zero: there is nothing to optimise")
     size = int(o["size"]) if o["size"] is not None else default_size(device)
+    balance = o.get("balance")
+    if balance not in BALANCE_CHOICES:
+        raise ValueError(f"balance must be None, 'loss' or 'gradient' (stlib.balance), not {balance!r}")
     return RunSettings(
         content_weight=alpha, style_weight=beta, tv_weight=gamma, content_layers=c_layers, style_layers=s_layers,
         optimizer=o["optimizer"], lr=o["lr"], init=checked_init(o["init"]), seed=o["seed"], plan=scale_plan(size, o["scales"], o["steps"]),
         device=device, precision=resolve_precision(o["precision"], device), cuda_graph=o["cuda_graph"],
         preserve_color=o["preserve_color"], blend=blend_weights(o["style_blend"], n_styles), gram_norm=o["gram_norm"],
         rtol=float(o["rtol"]), every=int(o["every"]), preset=preset.name,
+        style_scale=check_style_scale(o.get("style_scale", 1.0)), balance=balance,
+        diagnostics=bool(o.get("diagnostics", False)),
     )
 
 
@@ -227,15 +255,17 @@ def check_image_sizes(images: RunImages, run: RunSettings) -> None:
         for role, img, layers in named:
             need = layer_stride(deepest(layers)) if layers else 1
             h, w = img.shape[-2:]
-            ratio = side / max(h, w)
+            fed = side if role == "content image" else style_side(side, run.style_scale)
+            ratio = fed / max(h, w)
             h, w = max(1, round(h * ratio)), max(1, round(w * ratio))
             if min(h, w) >= need:
                 continue
             where = f"at size={final}" if side == final else f"at the {side} px coarse scale of the scales asked for"
+            scaled = "" if role == "content image" or run.style_scale == 1 else f" (style_scale {run.style_scale:g})"
             raise ValueError(
-                f"the {role} becomes {w}×{h} px {where}, but VGG-19 needs at least {need} px on each side here: use a "
-                f"larger size (--size on the command line){'' if side == final else ' or fewer scales'}, or crop "
-                f"the {role} to a less elongated shape"
+                f"the {role} becomes {w}×{h} px {where}{scaled}, but VGG-19 needs at least {need} px on each side "
+                f"here: use a larger size (--size on the command line){'' if side == final else ' or fewer scales'}"
+                f"{' or a larger style_scale' if scaled else ''}, or crop the {role} to a less elongated shape"
             )
 
 

@@ -388,15 +388,17 @@ class Worker:
         the image against the painting at that size (``stlib.shares``), in the run's precision."""
         from ..engine.objective import compute_targets
         from ..engine.precision import autocast, resolve_precision
+        from ..engine.settings import style_side
 
         model = self.model_for(s.pooling)
         image = resize(info.image, min(SHARES_SIZE, max(info.image.shape[-2:]))).to(self.device)
         precision = resolve_precision(self.precision, self.device)
-        key = (s.style, s.pooling, tuple(s.style_layers), max(image.shape[-2:]))
+        side = style_side(max(image.shape[-2:]), s.style_scale)
+        key = (s.style, s.pooling, tuple(s.style_layers), side)
         with autocast(precision, self.device):
             if key not in self._share_targets:
-                self._share_targets = {key: compute_targets(model, image, [resize(self.images.get(s.style),
-                                       max(image.shape[-2:])).to(self.device)], {}, s.style_layers, [1.0])["style"]}
+                painting = resize(self.images.get(s.style), side).to(self.device)
+                self._share_targets = {key: compute_targets(model, image, [painting], {}, s.style_layers, [1.0])["style"]}
             _, norms = per_layer_gradient_norms(model, image, self._share_targets[key], s.style_layers)
         total = sum(norms.values())
         gradient = {n: v / total if total > 0 else 1 / len(norms) for n, v in norms.items()}
