@@ -91,3 +91,18 @@ def test_result_carries_loss_shares_and_plots_draw_them(vgg, tiny_pair):
     assert [t.get_text() for t in ax.get_yticklabels()] == ["run", "measured: loss", "measured: gradient"]
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+def test_notebook_03s_balanced_bars_at_students_size(vgg):
+    """Notebook 03 (192 px on a CPU, chelsea x swirls, bf16 autocast as stylize runs): balanced by loss, every loss
+    share is 20 %, while the gradient shares stay unequal - the claim its text makes."""
+    from stlib.engine.precision import autocast
+
+    photo, painting = stlib.load_image("chelsea", 192), stlib.load_image("swirls", 192)
+    layers = stlib.presets.OFFLINE.style_layers
+    with autocast("bf16", torch.device("cpu")):
+        grams = compute_targets(vgg, photo, [painting], {}, layers, [1.0])["style"]
+        balanced = balanced_layer_weights(vgg, photo, grams, layers)
+        shares = layer_shares(vgg, photo, grams, balanced)
+    assert shares.loss == pytest.approx(dict.fromkeys(layers, 0.2), rel=1e-3)
+    assert max(shares.gradient.values()) > 2 * min(shares.gradient.values()), shares.gradient
