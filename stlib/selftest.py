@@ -113,26 +113,20 @@ def run_selftest(model: VGG19Features, size: int = SELFTEST_SIZE, steps: int = S
 
     Runs on any weights (tests call it on the offline ones at a tiny size); only on ImageNet weights do its
     thresholds mean "the defaults work" (``cannot_judge``)."""
+    from .images import load_image
     from .shares import loss_shares
     from .transfer import stylize
 
     result = stylize(SELFTEST_CONTENT, SELFTEST_STYLE, model=model, size=size, steps=steps, progress=progress)
-    first, last = result.history[0], result.history[-1]
-    best = next((h for h in result.history if h.get("best")), last)
+    first = result.history[0]
+    best = next((h for h in result.history if h.get("best")), result.history[-1])  # the returned image's step
     weights = result.settings["style_layers"]
     return SelftestResult(
         style_ratio=best["style"] / first["style"] if first["style"] > 0 else float("nan"),
         layer_shares=loss_shares(first["layers"], weights),
-        content_correlation=content_correlation(result.image, result_photo(result.image)),
+        content_correlation=content_correlation(result.image, load_image(SELFTEST_CONTENT)),
         weights_source=model.weights_source, size=size, steps=steps,
     )
-
-
-def result_photo(like: torch.Tensor) -> torch.Tensor:
-    """The selftest's photo at the shape of ``like``."""
-    from .images import load_image, resize
-
-    return resize(load_image(SELFTEST_CONTENT), tuple(like.shape[-2:]))
 
 
 def selftest_line(model: VGG19Features, size: int = SELFTEST_SIZE, steps: int = SELFTEST_STEPS) -> str:
