@@ -59,7 +59,7 @@ class Studio(Listener):
         self.widget.studio = self  # so that stlib.studio.studio() can hand back just the widget
         self.start_settings = self.controls.settings()
         self._plot = LossPlot(330, 250, 12.0) if layout == "projector" else LossPlot()
-        self._shares_plot = SharesPlot(330, 130, 9.0) if layout == "projector" else SharesPlot()
+        self._shares_plot = SharesPlot(560, 120, 10.0) if layout == "projector" else SharesPlot()
         #: Settings generation of the picture now in the preview, and how many previews so far.
         self.preview_generation, self.preview_count = -1, 0
         #: The pinned result shown beside the live one: (settings, image), or None.

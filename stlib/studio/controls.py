@@ -210,13 +210,13 @@ class Controls:
         for _, body in groups:
             body.layout.width = "100%"  # else the sliders' tracks shrink to nothing inside a tab
         pages = [W.VBox([body], layout=W.Layout(padding="4px", width="100%")) for _, body in groups]
+        pages[1].children = (*pages[1].children, self.shares_plot)  # the live bars beside the layer sliders
         pages.append(self._sweep_panel("300px"))
         self.tabs = W.Tab(children=pages, layout=W.Layout(height="265px", overflow="auto"))
         for i, title in enumerate(("Weights", "Layers", "Images", "Run", "Sweep")):
             self.tabs.set_title(i, title)
         self.controls_box = W.VBox([self._buttons(), self.progress, self.tabs], layout=W.Layout(width="100%"))
-        compare = W.HBox([W.VBox([self.pinned_title, self.pinned], layout=W.Layout(width="300px")),
-                          W.VBox([self.loss_plot, self.shares_plot])],
+        compare = W.HBox([W.VBox([self.pinned_title, self.pinned], layout=W.Layout(width="300px")), self.loss_plot],
                          layout=W.Layout(align_items="flex-start"))
         left = W.VBox([self.preview, self.status], layout=W.Layout(width="610px", min_width="610px"))
         right = W.VBox([self.controls_box, compare], layout=W.Layout(width="640px", margin="0 0 0 12px"))
