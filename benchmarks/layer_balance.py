@@ -35,7 +35,7 @@ def weightings(model, photo, painting) -> dict[str, tuple[Preset, dict[str, floa
     """{label: (preset, style layer weights)}: each preset fixed, balanced by loss, balanced by gradient."""
     out = {}
     for preset in (OFFLINE, IMAGENET):
-        targets = compute_targets(model, photo, [painting], {}, preset.style_layers, [1.0])["style"]
+        targets = compute_targets(model, photo, [painting], {}, preset.style_layers, [1.0]).style
         out[f"{preset.name} fixed"] = (preset, dict(preset.style_layers))
         for by in ("loss", "gradient"):
             out[f"{preset.name} balanced by {by}"] = (
@@ -57,7 +57,7 @@ def run(size: int, steps: int, write: bool) -> None:
                   + " | style fall | corr | s |", "|---" * (len(stlib.STYLE_LAYERS) + 4) + "|"]
         pictures = {"photo": photo, "painting": painting}
         for label, (preset, weights) in weightings(model, photo, painting).items():
-            targets = compute_targets(model, photo, [painting], {}, weights, [1.0])["style"]
+            targets = compute_targets(model, photo, [painting], {}, weights, [1.0]).style
             shares = layer_shares(model, photo, targets, weights)
             t0 = time.perf_counter()
             result = stlib.stylize(photo, painting, model=model, size=size, steps=steps, style_layers=weights,

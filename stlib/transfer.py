@@ -19,42 +19,22 @@ import torch
 from .color import recombine_color
 from .engine.monitor import RunMonitor
 from .engine.objective import compute_targets, objective
-from .engine.optim import EVAL_NOISE, LBFGS, Adam, SafeguardedLBFGS
+from .engine.optim import make_optimizer
 from .engine.precision import autocast, memory_format
 from .engine.scales import initial_image, scale_plan, upsampled
 from .engine.budget import explains_memory_errors
+from .engine.options import LayerSpec, RunOptions
 from .balance import weights_for_shares
-from .engine.settings import (LayerSpec, RunImages, RunSettings, check_image_sizes, count_styles, load_run_images,
-                              resolve_model, resolve_settings, style_side)
+from .engine.settings import (RunImages, RunSettings, check_image_sizes, count_styles, load_run_images, resolve_model,
+                              resolve_settings, style_side)
 from .engine.steps import Closure, NonFiniteLoss, make_step
 from .images import WORKING_MAX_SIZE, resize
 from .model import VGG19Features
-from .regions import resolve_masks, with_regions
+from .regions import resolve_masks
 from .result import StepInfo, StopReason, StylizeResult
 from .shares import LayerShares, per_layer_gradient_norms, shares_from
 
 __all__ = ["stylize", "compute_targets", "objective", "scale_plan", "StepInfo", "StopReason", "StylizeResult"]
-
-#: L-BFGS curvature pairs kept: few, because the per-step clamp to [0, 1] makes old pairs stale (a longer
-#: history optimised worse) and each pair costs 24 bytes per pixel (benchmarks/README.md, "L-BFGS history").
-LBFGS_HISTORY = 10
-
-
-def make_optimizer(name: str, x: torch.Tensor, lr: float | None, precision: str = "fp32") -> LBFGS | Adam:
-    """The optimiser for the image ``x``: "lbfgs" (safeguarded, lr 1), "lbfgs-plain" (lr 1) or "adam" (lr 0.02).
-    ``precision`` (of the forward/backward pass) sets the safeguard's noise tolerance (``EVAL_NOISE``).
-
-    stlib.engine.optim's, which work without importing torch._dynamo (~1 s, ~180 MB); the plain L-BFGS and Adam
-    compute what torch.optim's do, one closure evaluation per step.
-    """
-    if name == "adam":
-        return Adam(x, lr=lr or 0.02)
-    if name == "lbfgs-plain":
-        return LBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY)
-    # floor=0: every term of the objective is >= 0, so a step whose model promises more than half the way down
-    # to 0 has too little curvature (the cap kept the course's settings free of >2x rises; test_course_settings).
-    return SafeguardedLBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY, floor=0.0, noise=EVAL_NOISE[precision])
-
 
 @explains_memory_errors
 def stylize(
@@ -141,25 +121,25 @@ def stylize(
     ``callback(StepInfo)`` runs every ``every`` steps and at the end; returning False stops the run.
     ``stop``: anything with ``is_set()`` (e.g. ``threading.Event``), checked every step.
 
+    The keywords from ``content_weight`` to ``diagnostics`` are the run options declared (with their checks) in
+    ``stlib.engine.options.RunOptions``; ``model``, ``weights``, ``pooling`` and ``device`` pick the network.
+
     Nothing is lost: Ctrl-C returns the best image so far, a non-finite loss returns the last finite
     image, and ``result.stopped`` says what happened.
     """
+    options = RunOptions.pick(locals())  # the declared run options (stlib.engine.options), checked
     t_start = time.perf_counter()
     model, dev = resolve_model(model, weights, pooling, device)
-    run = resolve_settings(
-        model, dev, count_styles(style), content_weight=content_weight, style_weight=style_weight,
-        tv_weight=tv_weight, content_layers=content_layers, style_layers=style_layers, optimizer=optimizer, lr=lr,
-        init=init, seed=seed, size=size, scales=scales, steps=steps, precision=precision, cuda_graph=cuda_graph,
-        preserve_color=preserve_color, style_blend=style_blend, gram_norm=gram_norm, rtol=rtol, every=every,
-        style_scale=style_scale, balance=balance, diagnostics=diagnostics)
+    run = resolve_settings(model, dev, count_styles(style), options)
     masks = resolve_masks(style_masks, count_styles(style), style_blend)
-    if masks is not None and (run.balance or run.diagnostics):
+    if masks is not None and (options.balance or options.diagnostics):
         raise ValueError("balance and diagnostics measure plain Gram matrices: they do not work with style_masks")
-    images = load_run_images(content, style, run.preserve_color, max_size=max(run.plan[-1][0], WORKING_MAX_SIZE))
+    images = load_run_images(content, style, run.options.preserve_color,
+                             max_size=max(run.plan[-1][0], WORKING_MAX_SIZE))
     check_image_sizes(images, run)
     model.to(memory_format=memory_format(run.precision, dev))  # channels-last where it is faster
-    monitor = RunMonitor(run.total_steps, progress=progress, every=run.every, rtol=run.rtol, callback=callback,
-                         stop=stop, t_start=t_start)
+    monitor = RunMonitor(run.total_steps, progress=progress, every=run.options.every, rtol=run.options.rtol,
+                         callback=callback, stop=stop, t_start=t_start)
     setup_time = time.perf_counter() - t_start
     x: torch.Tensor | None = None
     graph_used = False
@@ -182,7 +162,7 @@ def stylize(
 
     assert x is not None
     image = x.detach().float().clamp(0, 1)
-    if run.preserve_color == "luminance":
+    if run.options.preserve_color == "luminance":
         image = recombine_color(image, resize(images.content, tuple(image.shape[-2:])).to(image.device))
     return StylizeResult(
         image=image.cpu(), history=monitor.history, elapsed=time.perf_counter() - t_start, setup_time=setup_time,
@@ -200,28 +180,27 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
     """Optimise one scale of the plan (long edge ``side``) for up to ``n_steps`` steps, starting from the
     coarser scale's result ``previous`` (or the initial image). Returns (the scale's best image, graphed?).
     ``masks`` (1, R, H, W): one region per style, matched with guided Gram matrices (``stlib.regions``).
-    ``measured`` receives the style layer weights used (balanced ones, with ``run.balance``) and, on the last
-    scale, the per-layer shares (``run.balance``: at the start; ``run.diagnostics``: at the start and the end)."""
+    ``measured`` receives the style layer weights used (balanced ones, with ``balance``) and, on the last
+    scale, the per-layer shares (``balance``: at the start; ``diagnostics``: at the start and the end)."""
     measured = {} if measured is None else measured
     content = resize(images.work_content, side).to(run.device)
-    styles = [resize(s, style_side(side, run.style_scale)).to(run.device) for s in images.styles]
-    start = initial_image(run.init, content, styles[0], run.seed) if previous is None else upsampled(previous, content)
+    styles = [resize(s, style_side(side, run.options.style_scale)).to(run.device) for s in images.styles]
+    start = (initial_image(run.init, content, styles[0], run.options.seed) if previous is None
+             else upsampled(previous, content))
     x = start.detach().clamp(0, 1).clone().requires_grad_(True)
     monitor.start_scale(x)
     if n_steps == 0:
         return x.detach(), False
     with autocast(run.precision, run.device):
         targets = compute_targets(model, content, styles, run.content_layers, run.style_layers, run.blend,
-                                  run.gram_norm)
-        if masks is not None:
-            targets = with_regions(targets, model, styles, run.style_layers, masks, tuple(content.shape[-2:]),
-                                   run.gram_norm)
+                                  run.options.gram_norm, masks=masks)
     style_layers = _measure_start(model, run, x, targets, last, measured)
     loss_fn = functools.partial(objective, model, targets=targets, content_layers=run.content_layers,
                                 style_layers=style_layers, content_weight=run.content_weight,
-                                style_weight=run.style_weight, tv_weight=run.tv_weight, gram_norm=run.gram_norm)
-    step, graphed = make_step(loss_fn, x, run.precision, model, run.cuda_graph)
-    optimizer = make_optimizer(run.optimizer, x, run.lr, run.precision)
+                                style_weight=run.style_weight, tv_weight=run.tv_weight,
+                                gram_norm=run.options.gram_norm)
+    step, graphed = make_step(loss_fn, x, run.precision, model, run.options.cuda_graph)
+    optimizer = make_optimizer(run.options.optimizer, x, run.options.lr, run.precision)
     closure = Closure(step, x, monitor.observe)
     for local in range(n_steps):
         if monitor.should_stop():
@@ -236,7 +215,7 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
                 monitor.converged_at_end()
             break  # stopped; or converged, and a converged coarse scale hands over to the next one
     result = monitor.scale_result(x)
-    if last and run.diagnostics and style_layers:
+    if last and run.options.diagnostics and style_layers:
         measured["shares"]["end"] = _shares_at(model, run, result, targets, style_layers)
     return result, graphed
 
@@ -245,23 +224,24 @@ def _shares_at(model: VGG19Features, run: RunSettings, image: torch.Tensor, targ
                style_layers: dict[str, float]) -> LayerShares:
     """Each style layer's share of the loss and gradient at ``image`` (one forward, a backward per layer)."""
     with autocast(run.precision, run.device):
-        losses, norms = per_layer_gradient_norms(model, image.detach(), targets["style"],
-                                                 dict.fromkeys(style_layers, 1.0), run.gram_norm)
+        losses, norms = per_layer_gradient_norms(model, image.detach(), targets.style,
+                                                 dict.fromkeys(style_layers, 1.0), run.options.gram_norm)
     return shares_from(losses, norms, style_layers)
 
 
 def _measure_start(model: VGG19Features, run: RunSettings, x: torch.Tensor, targets: Any, last: bool,
                    measured: dict[str, Any]) -> dict[str, float]:
     """The style layer weights for this scale: ``run.style_layers``, or balanced by measurement at the start
-    image ``x`` (``run.balance``); records them, and the start's shares on the last scale when asked."""
+    image ``x`` (``balance``); records them, and the start's shares on the last scale when asked."""
     style_layers = dict(run.style_layers)
-    if not style_layers or not (run.balance or (last and run.diagnostics)):
+    o = run.options
+    if not style_layers or not (o.balance or (last and o.diagnostics)):
         return style_layers
     with autocast(run.precision, run.device):
-        losses, norms = per_layer_gradient_norms(model, x.detach(), targets["style"], dict.fromkeys(style_layers, 1.0),
-                                                 run.gram_norm)
-    if run.balance:
-        style_layers = weights_for_shares(losses, norms, style_layers, run.balance)
+        losses, norms = per_layer_gradient_norms(model, x.detach(), targets.style, dict.fromkeys(style_layers, 1.0),
+                                                 o.gram_norm)
+    if o.balance:
+        style_layers = weights_for_shares(losses, norms, style_layers, o.balance)
         measured["style_layers"] = style_layers
     if last:
         measured["shares"] = {"start": shares_from(losses, norms, style_layers)}

@@ -16,7 +16,7 @@ LAYERS = {"relu1_1": 1.0, "relu2_1": 2.0, "relu3_1": 3.0, "relu4_1": 5.0, "relu5
 def setting(vgg, tiny_pair):
     content, style = tiny_pair
     style = stlib.resize(style, 64)
-    grams = compute_targets(vgg, content, [style], {}, LAYERS, [1.0])["style"]
+    grams = compute_targets(vgg, content, [style], {}, LAYERS, [1.0]).style
     return content, grams
 
 
@@ -101,7 +101,7 @@ def test_notebook_03s_balanced_bars_at_students_size(vgg):
     photo, painting = stlib.load_image("chelsea", 192), stlib.load_image("swirls", 192)
     layers = stlib.presets.OFFLINE.style_layers
     with autocast("bf16", torch.device("cpu")):
-        grams = compute_targets(vgg, photo, [painting], {}, layers, [1.0])["style"]
+        grams = compute_targets(vgg, photo, [painting], {}, layers, [1.0]).style
         balanced = balanced_layer_weights(vgg, photo, grams, layers)
         shares = layer_shares(vgg, photo, grams, balanced)
     assert shares.loss == pytest.approx(dict.fromkeys(layers, 0.2), rel=1e-3)

@@ -90,7 +90,7 @@ loss $E_l$ of each style layer at the start of a run.
     ("code", r"""
 with torch.no_grad():
     feats = stlib.extract_features(vgg, photo, stlib.STYLE_LAYERS)
-per_layer = {name: float(stlib.style_layer_loss(feats[name], targets["style"][name])) for name in stlib.STYLE_LAYERS}
+per_layer = {name: float(stlib.style_layer_loss(feats[name], targets.style[name])) for name in stlib.STYLE_LAYERS}
 
 
 def shares(weights):
@@ -180,10 +180,10 @@ is loaded, while the total pull stays the preset's. (`by="gradient"` balances th
 from stlib.balance import balanced_layer_weights
 from stlib.shares import layer_shares
 
-balanced = balanced_layer_weights(vgg, photo, targets["style"], preset.style_layers)   # equal loss shares
+balanced = balanced_layer_weights(vgg, photo, targets.style, preset.style_layers)   # equal loss shares
 fixed_and_balanced = {"equal weights": {n: 1.0 for n in stlib.STYLE_LAYERS},
                       f"preset {preset.name!r}": preset.style_layers, "balanced": balanced}
-measured = {label: layer_shares(vgg, photo, targets["style"], w) for label, w in fixed_and_balanced.items()}
+measured = {label: layer_shares(vgg, photo, targets.style, w) for label, w in fixed_and_balanced.items()}
 for label, m in measured.items():
     layer, share = m.smallest()
     print(f"{label:>14}: smallest loss share {layer} {100 * share:4.1f} %")

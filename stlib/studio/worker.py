@@ -398,7 +398,7 @@ class Worker:
         with autocast(precision, self.device):
             if key not in self._share_targets:
                 painting = resize(self.images.get(s.style), side).to(self.device)
-                self._share_targets = {key: compute_targets(model, image, [painting], {}, s.style_layers, [1.0])["style"]}
+                self._share_targets = {key: compute_targets(model, image, [painting], {}, s.style_layers, [1.0]).style}
             _, norms = per_layer_gradient_norms(model, image, self._share_targets[key], s.style_layers)
         total = sum(norms.values())
         gradient = {n: v / total if total > 0 else 1 / len(norms) for n, v in norms.items()}
