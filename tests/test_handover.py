@@ -93,7 +93,7 @@ def test_no_hand_over_in_fp32_or_on_a_coarse_scale(vgg, tiny_pair, monkeypatch):
     content, style = tiny_pair
     monkeypatch.setattr(transfer, "HandOver", functools.partial(HandOver, window=5, rtol=1.0, min_steps=12))
     multi = stlib.stylize(content, style, model=vgg, size=64, steps=[20, 20], scales=[0.5, 1], precision="bf16",
-                          progress=False, rtol=0.0)
+                          progress=False, rtol=0.0, fp32_finish=True)
     coarse = [h["precision"] for h in multi.history if h["size"] == 32]
     fine = [h["precision"] for h in multi.history if h["size"] == 64]
     assert coarse == ["bf16"] * 20 and fine == ["bf16"] * 12 + ["fp32"] * 8

@@ -218,8 +218,8 @@ class RunOptions:
                                  _choice(BALANCE), flag=str, choices=BALANCE[1:])
     diagnostics: bool = option(False, "measure each style layer's share of the loss and gradient at the start and "
                                       "end (result.shares; about four steps' work)", _bool)
-    fp32_finish: bool = option(True, "bf16/fp16 runs go on in float32 once their progress stalls on the last scale "
-                                     "(yes/no, default yes)", _bool, flag=yes_no)
+    fp32_finish: bool = option(False, "bf16/fp16 runs go on in float32 once their progress stalls on the last scale "
+                                      "(yes/no, default no: slower, for the float32 optimum)", _bool, flag=yes_no)
 
     def __post_init__(self) -> None:
         for f in fields(self):
