@@ -11,7 +11,7 @@ pytest.importorskip("stlib.algorithm")
 
 def _solution():
     namespace = {"torch": torch, "stlib": stlib}
-    exec(checks.load_all_solutions()["capstone"], namespace)  # noqa: S102 - the notebook's hidden solution
+    exec(checks.SOLUTIONS["capstone"], namespace)  # noqa: S102 - the notebook's hidden solution
     return namespace["my_gatys"]
 
 
