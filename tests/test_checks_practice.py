@@ -60,8 +60,29 @@ def test_gradient_step_wrong_answers(capsys):
         loss_fn(x).backward()
         return (x - lr * x.grad).detach()
 
+    def adam(image, loss_fn, lr):
+        x = image.detach().clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([x], lr=lr)
+        loss_fn(x).backward()
+        optimizer.step()
+        return x.detach()
+
+    def sign(image, loss_fn, lr):
+        x = image.detach().clone().requires_grad_(True)
+        loss_fn(x).backward()
+        return (x - lr * x.grad.sign()).detach()
+
+    def sgd(image, loss_fn, lr):  # torch's own plain step is right
+        x = image.detach().clone().requires_grad_(True)
+        optimizer = torch.optim.SGD([x], lr=lr)
+        loss_fn(x).backward()
+        optimizer.step()
+        return x.detach()
+
+    assert _verdict(checks.check_gradient_step, sgd, capsys).ok
     cases = [(clamped, "leave the clamp to the loop"), (no_requires_grad, "found nothing to differentiate"),
-             (flips_flag, "switched on requires_grad"), (non_leaf, "usually x.grad")]
+             (flips_flag, "switched on requires_grad"), (non_leaf, "usually x.grad"),
+             (adam, "you used torch.optim.Adam"), (sign, "you stepped by the sign of the gradient")]
     for fn, phrase in cases:
         result = _verdict(checks.check_gradient_step, fn, capsys)
         assert result.status == "wrong" and phrase in result.message, (fn.__name__, result.message)
@@ -129,7 +150,10 @@ def _closure_variant(kind):
         fixed = loss_fn(x) if kind == "outside" else None
 
         def closure():
-            if kind != "no_zero":
+            if kind == "clamp":  # the PyTorch tutorial's pattern
+                with torch.no_grad():
+                    x.clamp_(0, 1)
+            if kind not in ("no_zero", "zero_after"):
                 optimizer.zero_grad()
             if kind == "step":
                 optimizer.step(closure)
@@ -139,6 +163,8 @@ def _closure_variant(kind):
             loss = loss_fn(x.detach().clone().requires_grad_(True)) if kind == "copy" else loss_fn(x)
             if kind != "no_backward":
                 loss.backward()
+            if kind == "zero_after":
+                optimizer.zero_grad()
             return None if kind == "none" else loss
         return closure() if kind == "called" else closure
     return make_closure
@@ -147,7 +173,7 @@ def _closure_variant(kind):
 @pytest.mark.parametrize("kind, phrase", [
     ("no_zero", "zero_grad()"), ("no_backward", "call loss.backward()"), ("none", "returns None"),
     ("step", "calls optimizer.step"), ("called", "without calling it"), ("copy", "not a copy of x"),
-    ("outside", "old loss"),
+    ("outside", "old loss"), ("clamp", "the closure clamps x"), ("zero_after", "comes first, before the loss"),
 ])
 def test_closure_wrong_answers(kind, phrase, capsys):
     result = _verdict(checks.check_closure, _closure_variant(kind), capsys)

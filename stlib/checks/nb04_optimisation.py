@@ -8,6 +8,7 @@ from typing import Any, Callable
 import torch
 
 from .framework import (
+    CLOSURE_RETURNS_NONE,
     CheckResult,
     as_tensor,
     call_student,
@@ -19,6 +20,24 @@ from .framework import (
 
 
 # ------------------------------------------------------------------------------------------------ gradient step
+def _sign_step_sentence(fn: Callable[..., Any], image: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor],
+                        lr: float) -> str:
+    """Every pixel moved by exactly lr: ``grad.sign()``, or torch.optim.Adam, whose first step is lr * g / (|g| + eps).
+    A loss with gradients far below Adam's eps = 1e-8 tells them apart: sign() still moves by lr, Adam barely."""
+    def tiny(x: torch.Tensor) -> torch.Tensor:
+        return 1e-10 * loss_fn(x)
+
+    try:
+        moved = float((fn(image.clone(), tiny, lr) - image).abs().max())
+    except Exception:  # noqa: BLE001 - then the first verdict stands
+        moved = lr
+    if moved < 0.5 * lr:
+        return ("you used torch.optim.Adam: its first step moves every pixel by lr against the gradient's sign, "
+                "because it divides the gradient by its own running size. This exercise is the plain step, "
+                "image - lr * grad, written out (torch.optim.SGD([x], lr=lr) would take it too).")
+    return "you stepped by the sign of the gradient; plain gradient descent uses the gradient itself: image - lr * grad."
+
+
 def check_gradient_step(fn: Callable[[torch.Tensor, Callable[[torch.Tensor], torch.Tensor], float], torch.Tensor]) -> CheckResult:
     """Check ``fn(image, loss_fn, lr) -> new image``: one plain gradient-descent step ``image - lr * grad``."""
 
@@ -70,8 +89,7 @@ def check_gradient_step(fn: Callable[[torch.Tensor, Callable[[torch.Tensor], tor
             raise wrong("you normalised the gradient; plain gradient descent steps by lr times the gradient "
                         "itself: image - lr * grad.")
         if close(got, original - lr * grad.sign()):
-            raise wrong("you stepped by the sign of the gradient; plain gradient descent uses the gradient "
-                        "itself: image - lr * grad.")
+            raise wrong(_sign_step_sentence(fn, original, loss_fn, lr))
         raise wrong("the new image differs from image - lr * grad (largest difference "
                     f"{float((got - expected).abs().max()):.3g}).")
 
@@ -87,7 +105,31 @@ def _closure_problem(seed: int) -> tuple[torch.Tensor, Callable[[torch.Tensor], 
     def loss_fn(x: torch.Tensor) -> torch.Tensor:  # a smooth bowl with different curvature per pixel
         return (scales * (x - goal) ** 2).sum() + 0.1 * ((x - goal) ** 4).sum()
 
-    return torch.rand(1, 3, 4, 4, generator=gen), loss_fn
+    start = torch.rand(1, 3, 4, 4, generator=gen) * 1.4 - 0.2  # some pixels outside [0, 1], as mid-run
+    return start, loss_fn
+
+
+def _graph_reaches(out: torch.Tensor, x: torch.Tensor) -> bool:
+    """True when ``x`` is a leaf of the autograd graph that produced ``out`` (still readable after backward)."""
+    seen, todo_nodes = set(), [out.grad_fn]
+    while todo_nodes:
+        node = todo_nodes.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if getattr(node, "variable", None) is x:
+            return True
+        todo_nodes.extend(next_node for next_node, _ in node.next_functions)
+    return False
+
+
+def _backward_ran(out: torch.Tensor, x: torch.Tensor) -> bool:
+    """True when backward() already went through ``out``'s graph (it frees the graph's saved tensors)."""
+    try:
+        torch.autograd.grad(out, x, allow_unused=True, retain_graph=True)
+    except RuntimeError:
+        return True
+    return False
 
 
 def check_closure(fn: Callable[..., Callable[[], Any]]) -> CheckResult:
@@ -114,16 +156,24 @@ def check_closure(fn: Callable[..., Callable[[], Any]]) -> CheckResult:
         ref = start.clone().requires_grad_(True)
         (grad,) = torch.autograd.grad(loss_fn(ref), ref)
         if out is None:
-            raise wrong("the closure returns None; L-BFGS needs the loss back: end it with `return loss`.")
-        if x.grad is None or torch.equal(x.grad, torch.full_like(x, 100.0)):
+            raise wrong(CLOSURE_RETURNS_NONE)
+        if not torch.equal(x.detach(), start):
+            if torch.equal(x.detach(), start.clamp(0, 1)):
+                raise wrong("the closure clamps x. A closure only evaluates: L-BFGS calls it at points it chose "
+                            "(several per step with max_iter > 1 or a line search) and expects x to stay there, so "
+                            "a clamp inside it moves x under the optimiser's feet. Clamp after "
+                            "optimizer.step(closure), in the loop. (The PyTorch tutorial clamps inside the closure; "
+                            "that is harmless only with max_iter=1.)")
+            raise wrong("the closure changed x; it should only evaluate the loss and gradient at x (the optimizer "
+                        "moves x in optimizer.step).")
+        if x.grad is None or torch.equal(x.grad, torch.full_like(x, 100.0)) or not x.grad.any():
             if isinstance(out, torch.Tensor) and out.grad_fn is not None:
-                try:
-                    reaches_x = torch.autograd.grad(out, x, allow_unused=True, retain_graph=True)[0] is not None
-                except RuntimeError:  # the graph was freed: backward() ran, but not into x
-                    reaches_x = False
-                if not reaches_x:
+                if not _graph_reaches(out, x):
                     raise wrong("the loss is not computed from x itself (the tensor the optimizer holds) but from "
                                 "a copy (so no gradient reaches x): call loss_fn(x), not a copy of x.")
+                if _backward_ran(out, x):
+                    raise wrong("backward() ran, but x.grad is empty after the closure: optimizer.zero_grad() "
+                                "comes first, before the loss and loss.backward(), not after them.")
             raise wrong("after the closure x.grad is not the loss's gradient: call loss.backward() inside it.")
         if close(x.grad, grad + 100.0):
             raise wrong("the gradient was added to the previous one: call optimizer.zero_grad() at the start of "
