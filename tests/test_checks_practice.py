@@ -110,10 +110,31 @@ def test_style_loss_features_vs_gram(capsys):
     (lambda c, s, w, a, b: torch.tensor(float(a * c + b * sum(w[n] * s[n] for n in w))), "carries no gradient"),
     (lambda c, s, w, a, b: a * c + b * sum(s.values()) * sum(w.values()), "by its own weight"),
     (lambda c, s, w, a, b: a * c + b * sum(w[n] * s[n] for n in w) + 1, "expected"),
+    (lambda c, s, w, a, b: a * c + b * sum(wl * e for wl, e in zip(w.values(), s.values())), "paired weights and losses by position"),
+    (lambda c, s, w, a, b: b * sum(w[n] * s[n] for n in w), "content term is missing"),
+    (lambda c, s, w, a, b: a * c + 0 * sum(s.values()), "style term is missing"),
+    (lambda c, s, w, a, b: a * c.detach() + b * sum(w[n] * s[n] for n in w), "part of it carries no gradient"),
+    (lambda c, s, w, a, b: a * c + b * sum(w[n] * s[n].item() for n in w), "part of it carries no gradient"),
 ])
-def test_total_loss_wrong_answers(fn, phrase, capsys):
-    result = _verdict(checks.check_total_loss, fn, capsys)
+def test_total_loss_wrong_answers(fn, phrase, vgg, capsys):
+    result = _verdict(checks.check_total_loss, fn, capsys, vgg)
     assert result.status == "wrong" and phrase in result.message, result.message
+
+
+def test_total_loss_is_checked_against_the_engines_objective(vgg, capsys):
+    """The oracle is stylize's objective itself: the solution's sum of its per-layer terms gives its total."""
+    from stlib.checks.nb03_losses import ALPHA, BETA, TotalLossProblem
+    from stlib.engine.objective import objective
+
+    problem = TotalLossProblem(vgg)
+    with torch.no_grad():
+        terms = objective(vgg, problem.image, problem.targets, {"relu4_2": 1.0}, problem.weights, ALPHA, BETA, 0.0)
+    by_hand = ALPHA * problem.content + BETA * sum(problem.weights[n] * problem.style[n] for n in stlib.STYLE_LAYERS)
+    assert float(terms["total"]) == pytest.approx(float(by_hand), rel=1e-5)
+    shares = [problem.weights[n] * float(problem.style[n]) for n in stlib.STYLE_LAYERS]
+    assert [s / sum(shares) for s in shares] == pytest.approx([0.1, 0.15, 0.2, 0.25, 0.3], rel=1e-4)
+    values = [float(v) for v, _ in problem.mistakes()] + [float(terms["total"])]
+    assert min(abs(a - b) / abs(b) for i, a in enumerate(values) for b in values[i + 1:]) > 1e-3  # all distinct
 
 
 # ------------------------------------------------------------------------------------------------ start image

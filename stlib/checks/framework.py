@@ -226,6 +226,16 @@ def consistent_factor(fn: Callable[..., Any], inputs: Sequence[Sequence[torch.Te
     return None
 
 
+def factor_sentence(k: float, rule: str) -> str:
+    """The sentence for a value ``k`` times the reference's; ``rule`` says what the value should be.
+    k = -1 is named for what it is: the right size with the wrong sign."""
+    if math.isclose(k, -1.0, rel_tol=1e-3):
+        return ("your value has the right size but the wrong sign: a loss made of squares is never negative, and "
+                "minimising a negated one makes the optimiser increase what it should reduce. Remove the minus sign: "
+                f"{rule}.")
+    return f"your value is {k:.4g} times stlib's: {rule}, with no extra factor."
+
+
 def seeded_randn(*shape: int, seed: int) -> torch.Tensor:
     """Standard normal values of ``shape`` from a private generator seeded with ``seed``."""
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))

@@ -14,6 +14,7 @@ from .framework import (
     call_student,
     close,
     consistent_factor,
+    factor_sentence,
     finish,
     grad_check,
     seeded_randn,
@@ -85,10 +86,18 @@ def check_content_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor])
             if close(got, diff.mean().pow(2)) or close(got, diff.sum().pow(2)):
                 raise wrong("you squared after averaging, so positive and negative differences cancel. "
                             "Square each difference first, then take the mean.")
+            if any(close(got, v) for v in (diff.mean(), -diff.mean(), diff.sum(), -diff.sum())):
+                raise wrong("you averaged the differences themselves, without squaring them: positive and negative "
+                            "differences cancel, so features far from the target can score zero (or below). Square "
+                            "each difference, then take the mean: ((F - P) ** 2).mean().")
+            if close(got, feats.pow(2).mean() - target.pow(2).mean()):
+                raise wrong("you subtracted the squares (F ** 2 - P ** 2); square the difference: (F - P) ** 2.")
+            if shape[0] > 1 and close(got, diff.pow(2).sum() / diff[0].numel()):
+                raise wrong(f"you divided by C*H*W of one image, but there are {shape[0]} images in the batch: "
+                            "take the mean over all elements with .mean().")
             k = consistent_factor(fn, inputs, content_loss)
             if k is not None:
-                raise wrong(f"your value is {k:.4g} times stlib's: the mean of (F - P) ** 2 over all elements "
-                            "has no extra factor.")
+                raise wrong(factor_sentence(k, "the content loss is the mean of (F - P) ** 2 over all elements"))
             raise wrong(f"for features {shape} you return {float(got):.4g}, stlib.content_loss gives "
                         f"{float(expected):.4g}. The content loss is the mean over all elements of "
                         "(features - target) ** 2.")

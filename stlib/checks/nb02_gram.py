@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -15,6 +16,7 @@ from .framework import (
     call_student,
     close,
     consistent_factor,
+    factor_sentence,
     finish,
     grad_check,
     ratio,
@@ -28,7 +30,15 @@ def _gram_variants(f: torch.Tensor) -> list[tuple[torch.Tensor, str]]:
     b, c, h, w = f.shape
     raw = gram_matrix(f, normalize=False)
     scrambled = f.reshape(b, h * w, c)
+    centred = gram_matrix(f - f.mean(dim=(2, 3), keepdim=True), normalize=False)
     return [
+        (centred / (c * h * w), "you subtracted each channel's mean first, which makes it a covariance matrix. "
+                                "Gatys et al.'s Gram matrix uses the features as they are (the means carry the "
+                                "painting's overall colours and brightness, part of its style): F F^T / (C*H*W)."),
+        (centred / (h * w - 1), "that is each image's covariance matrix (torch.cov: means subtracted, divided by "
+                                "H*W - 1). The Gram matrix uses the features as they are: F F^T / (C*H*W)."),
+        (centred / (h * w), "you subtracted each channel's mean (a covariance matrix) and divided by H*W. The "
+                            "Gram matrix uses the features as they are: F F^T / (C*H*W)."),
         (raw, f"no normalisation: your values are C*H*W = {c * h * w} times too large. Divide the sum by "
               "C*H*W (channels x height x width)."),
         (raw / (h * w), f"you divided by H*W; stlib divides by C*H*W, so yours is C = {c} times too large."),
@@ -78,6 +88,9 @@ def check_gram(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
                 if close(got, variant):
                     raise wrong(message)
             k = ratio(got, expected)
+            if k is not None and math.isclose(k, -1.0, rel_tol=1e-3):
+                raise wrong(f"for features {shape} your values have the right size but the wrong sign: a Gram "
+                            "matrix of ReLU features (all >= 0) has no negative entries. Remove the minus sign.")
             if k is not None:
                 raise wrong(f"for features {shape} your values are {k:.4g} times stlib's: the products are "
                             f"right but the normalisation is not. Divide the raw sum by C*H*W = {c * h * w}.")
@@ -136,10 +149,15 @@ def check_style_layer_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
                             "(and the batch).")
             if close(got, (g - target).abs().mean()):
                 raise wrong("you used absolute differences; square them: (G - A) ** 2.")
+            d = g - target
+            if any(close(got, v) for v in (d.mean(), -d.mean(), d.sum(), -d.sum())):
+                raise wrong("you averaged the differences G - A themselves, without squaring them: positive and "
+                            "negative entries cancel, so a very different style can score zero (or below). Square "
+                            "each difference, then take the mean: ((G - A) ** 2).mean().")
             k = consistent_factor(fn, inputs, style_layer_loss)
             if k is not None:
-                raise wrong(f"your value is {k:.4g} times stlib's; the loss is mean((G - A) ** 2) with no "
-                            "extra factor (the 1/(4 N^2 M^2) of the paper belongs to raw, unnormalised Grams).")
+                raise wrong(factor_sentence(k, "the loss is mean((G - A) ** 2)") + " (The 1/(4 N^2 M^2) of the "
+                            "paper belongs to raw, unnormalised Gram matrices.)")
             raise wrong(f"for features {shape} you return {float(got):.4g}, stlib.style_layer_loss gives "
                         f"{float(expected):.4g}. Compute G = gram_matrix(features), then the mean of "
                         "(G - target_gram) ** 2.")

@@ -14,6 +14,7 @@ from .framework import (
     call_student,
     close,
     finish,
+    ratio,
     seeded_randn,
     wrong,
 )
@@ -46,6 +47,12 @@ def check_masked_gram(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) 
                             "is an average over its own positions.")
             if close(got, gram_matrix(masked, normalize=False)):
                 raise wrong("no normalisation: divide the sum by C * sum(mask ** 2).")
+            if close(got, gram_matrix(masked, normalize=False) / mass_sq):
+                raise wrong(f"you divided by sum(mask ** 2) but not by C: your values are C = {c} times too large. "
+                            "Divide by C * sum(mask ** 2), as stlib.gram_matrix divides by C*H*W.")
+            if close(got, gram_matrix(masked, normalize=False) / mass):
+                raise wrong("you divided by sum(mask) only: divide by C * sum(mask ** 2) - C for the channels, and "
+                            "the mask squared because each product carries it twice (mask * F times mask * F).")
             if close(got, gram_matrix(masked, normalize=False) / (c * mass)):
                 raise wrong("you divided by C * sum(mask); the masked features carry the mask twice in each "
                             "product (mask * F times mask * F), so divide by C * sum(mask ** 2).")
@@ -55,6 +62,10 @@ def check_masked_gram(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) 
                             "mask, then Fm Fm^T / (C * sum(mask ** 2)).")
             if close(got, gram_matrix(feats)):
                 raise wrong("the mask was not used: multiply the features by the mask before the Gram matrix.")
+            k = ratio(got, expected)
+            if k is not None:
+                raise wrong(f"for features {(b, c, h, w)} your values are {k:.4g} times stlib's: the products "
+                            "are right but the normalisation is not. Divide by C * sum(mask ** 2).")
             raise wrong(f"for features {(b, c, h, w)} the values differ from stlib.regions.guided_gram_matrix "
                         f"(largest difference {float((got - expected).abs().max()):.3g}).")
         return ("masked_gram matches stlib.regions.guided_gram_matrix for one region. stylize(style_masks=...) "
