@@ -141,7 +141,8 @@ def _compare_steps(model: VGG19Features, content: torch.Tensor, style: torch.Ten
         raise wrong(f"every step agrees, but the image you return has pixels outside [0, 1] "
                     f"({float(got.min()):.3f} .. {float(got.max()):.3f}): it was not clamped after the last step. That "
                     "happens when the clamp is missing, sits at the start of the closure (the PyTorch tutorial's "
-                    "pattern) or comes before optimizer.step. Clamp after every optimizer.step(closure).")
+                    "pattern) or comes before optimizer.step. Clamp after every optimizer.step(closure) (or once more "
+                    "after the loop).")
     raise wrong(f"every loss agrees but the returned image differs (by up to "
                 f"{float((got - expected).abs().max()):.3g}): return the image after the last step, clamped.")
 

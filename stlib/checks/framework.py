@@ -134,8 +134,8 @@ _ERROR_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
 
 
 #: What L-BFGS says when the closure returns nothing (it calls float() on the closure's result).
-CLOSURE_RETURNS_NONE = ("the closure returns None, and L-BFGS needs the loss back to compare steps: end the "
-                        "closure with `return loss`.")
+CLOSURE_RETURNS_NONE = ("the closure returns None, but L-BFGS uses the value the closure returns (it calls "
+                        "float(closure())): end the closure with `return loss`.")
 
 
 def _raised_in_lbfgs(err: BaseException) -> bool:
