@@ -440,3 +440,31 @@ def test_each_mistake_gets_its_own_sentence(check, fn, phrase, capsys):
     result = _verdict(check, fn, capsys)
     assert result.status == "wrong" and phrase in " ".join(result.message.split()), result.message
     assert "values differ" not in result.message and "times stlib's" not in result.message
+
+
+# ------------------------------------------------------------------------------------------------ the package
+def test_the_checks_package_keeps_its_walls():
+    """stlib/checks/: no private name imported across modules, no module-level hooks, SOLUTIONS gathered once."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    folder = Path(checks.__file__).parent
+    gathered = {}
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports private names {private} from {node.module}"
+        top = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+        assert "__getattr__" not in top, f"{path.name} has a module __getattr__ hook"
+        for node in tree.body:  # nothing at module level changes a dict it imported (e.g. SOLUTIONS.update)
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+                func = node.value.func
+                assert not (isinstance(func, ast.Attribute) and func.attr in ("update", "setdefault")), path.name
+        if path.stem not in ("__init__", "framework"):
+            module = importlib.import_module(f"stlib.checks.{path.stem}")
+            assert not set(module.SOLUTIONS) & set(gathered), f"{path.name} repeats a solution key"
+            gathered.update(module.SOLUTIONS)
+    assert gathered == checks.SOLUTIONS
