@@ -433,9 +433,17 @@ def _masked_gram_without_c(features, mask):
     (checks.check_gram, _centred_gram, "covariance matrix"),
     (checks.check_gram, _torch_cov_gram, "torch.cov"),
     (checks.check_masked_gram, _masked_gram_without_c, "but not by C"),
+    (checks.check_gram, lambda f: stlib.gram_matrix(f[:1]), "only the first image"),
+    (checks.check_style_layer_loss, lambda f, a: ((stlib.gram_matrix(f, normalize=False) / (f.shape[2] * f.shape[3])
+                                                    - a) ** 2).mean(), "divided by H*W, the target by C*H*W"),
+    (checks.check_style_layer_loss, lambda f, a: ((stlib.gram_matrix(f) - a) ** 2).sum()
+     / (4 * f.shape[1] ** 2 * (f.shape[2] * f.shape[3]) ** 2), "1 / (4 N^2 M^2)"),
+    (checks.check_style_layer_loss, lambda f, a: (stlib.gram_matrix(f) - a).norm(), "square root"),
+    (checks.check_tv_loss, lambda x: stlib.tv_loss(x).sqrt(), "square root"),
 ], ids=["content-negated", "style-negated", "tv-negated", "gram-negated", "content-unsquared", "content-unsquared-flipped",
         "content-difference-of-squares", "content-per-image", "style-unsquared", "tv-unsquared", "tv-channel-axis",
-        "tv-over-numel", "gram-centred", "gram-torch-cov", "masked-gram-no-C"])
+        "tv-over-numel", "gram-centred", "gram-torch-cov", "masked-gram-no-C", "gram-first-image", "style-gram-by-HW",
+        "style-paper-factor", "style-norm", "tv-sqrt"])
 def test_each_mistake_gets_its_own_sentence(check, fn, phrase, capsys):
     result = _verdict(check, fn, capsys)
     assert result.status == "wrong" and phrase in " ".join(result.message.split()), result.message

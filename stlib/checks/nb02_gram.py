@@ -70,6 +70,10 @@ def check_gram(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
                     raise wrong(f"for features {shape} it returned {gs}; expected (B, C, C) = {tuple(expected.shape)}: "
                                 f"{hint}. Keep one Gram matrix per image: reshape to (B, C, H*W) and use "
                                 "torch.bmm or the @ operator.")
+                if gs == (1, c, c) and b > 1:
+                    raise wrong(f"for features {shape} it returned {gs}: one Gram matrix for a batch of {b} "
+                                "images. Did you use only the first image, or sum over the batch? Keep one per "
+                                "image: reshape to (B, C, H*W) and use torch.bmm or the @ operator.")
                 if gs in ((b * c, b * c), (1, b * c, b * c)):
                     raise wrong(f"for features {shape} it returned {gs}: the batch was folded into the "
                                 "channels, so channels of different images get correlated. Reshape to "
@@ -149,6 +153,17 @@ def check_style_layer_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
                             "(and the batch).")
             if close(got, (g - target).abs().mean()):
                 raise wrong("you used absolute differences; square them: (G - A) ** 2.")
+            if close(got, (raw / (shape[2] * shape[3]) - target).pow(2).mean()):
+                raise wrong("your Gram matrix is divided by H*W, the target by C*H*W, so the two never match. "
+                            "Use stlib.gram_matrix(features), which divides by C*H*W like the target.")
+            n_hw = shape[2] * shape[3]
+            if close(got, (g - target).pow(2).sum() / (4 * c ** 2 * n_hw ** 2)):
+                raise wrong("that is the paper's 1 / (4 N^2 M^2) factor, which belongs to raw, unnormalised Gram "
+                            "matrices. stlib.gram_matrix already divides by C*H*W, so the loss is simply the mean "
+                            "of (G - A) ** 2.")
+            if close(got, (g - target).pow(2).mean().sqrt()) or close(got, (g - target).norm()):
+                raise wrong("you took a square root (a distance); the loss is the mean of the squared "
+                            "differences, without the root.")
             d = g - target
             if any(close(got, v) for v in (d.mean(), -d.mean(), d.sum(), -d.sum())):
                 raise wrong("you averaged the differences G - A themselves, without squaring them: positive and "

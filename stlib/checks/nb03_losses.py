@@ -61,6 +61,9 @@ def check_tv_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
             if close(got, dx.abs().mean() + dy.abs().mean()):
                 raise wrong("you used absolute differences (that is the L1 total variation, also fine as a "
                             "regulariser); stlib squares them: mean(dx ** 2) + mean(dy ** 2).")
+            if close(got, (dx.pow(2).mean() + dy.pow(2).mean()).sqrt()) or close(got, dx.norm() + dy.norm()):
+                raise wrong("you took a square root; the TV loss is the mean squared differences themselves: "
+                            "mean(dx ** 2) + mean(dy ** 2).")
             if close(got, dx.pow(2).sum() + dy.pow(2).sum()):
                 raise wrong("you summed the squared differences; average each direction with .mean(), so the "
                             "value does not grow with the image size.")
