@@ -79,10 +79,17 @@ def test_gradient_step_wrong_answers(capsys):
         optimizer.step()
         return x.detach()
 
+    def backward_twice(image, loss_fn, lr):
+        x = image.detach().clone().requires_grad_(True)
+        loss_fn(x).backward()
+        loss_fn(x).backward()
+        return (x - lr * x.grad).detach()
+
     assert _verdict(checks.check_gradient_step, sgd, capsys).ok
     cases = [(clamped, "leave the clamp to the loop"), (no_requires_grad, "found nothing to differentiate"),
              (flips_flag, "switched on requires_grad"), (non_leaf, "usually x.grad"),
-             (adam, "you used torch.optim.Adam"), (sign, "you stepped by the sign of the gradient")]
+             (adam, "you used torch.optim.Adam"), (sign, "you stepped by the sign of the gradient"),
+             (backward_twice, "backward() ran twice")]
     for fn, phrase in cases:
         result = _verdict(checks.check_gradient_step, fn, capsys)
         assert result.status == "wrong" and phrase in result.message, (fn.__name__, result.message)
