@@ -263,11 +263,12 @@ def test_check_gradient_step_accepts_correct_answer(capsys):
     (_step_with(lambda x, g, lr: g), "returned the gradient"),
     (_step_with(lambda x, g, lr: x), "did not change"),
     (_step_with(lambda x, g, lr: x - lr * g.sign()), "sign of the gradient"),
-    (_step_with(lambda x, g, lr: x - 2 * lr * g), "differs from image - lr * grad"),
+    (_step_with(lambda x, g, lr: x - 2 * lr * g), "twice lr * grad"),
+    (_step_with(lambda x, g, lr: x - 3 * lr * g), "differs from image - lr * grad"),
     (_step_with(lambda x, g, lr: (x - lr * g)[0]), "returned shape"),
     (_step_in_place, "in place"),
     (_step_attached, "still attached"),
-], ids=["ascent", "no-lr", "grad", "unchanged", "sign", "double", "shape", "in-place", "attached"])
+], ids=["ascent", "no-lr", "grad", "unchanged", "sign", "double", "other", "shape", "in-place", "attached"])
 def test_check_gradient_step_names_each_mistake(fn, phrase, capsys):
     result = _verdict(checks.check_gradient_step, fn, capsys)
     assert result.status == "wrong" and phrase in result.message

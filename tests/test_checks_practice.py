@@ -89,7 +89,7 @@ def test_gradient_step_wrong_answers(capsys):
     cases = [(clamped, "leave the clamp to the loop"), (no_requires_grad, "found nothing to differentiate"),
              (flips_flag, "switched on requires_grad"), (non_leaf, "usually x.grad"),
              (adam, "you used torch.optim.Adam"), (sign, "you stepped by the sign of the gradient"),
-             (backward_twice, "backward() ran twice")]
+             (backward_twice, "Did backward() run twice?")]
     for fn, phrase in cases:
         result = _verdict(checks.check_gradient_step, fn, capsys)
         assert result.status == "wrong" and phrase in result.message, (fn.__name__, result.message)

@@ -78,8 +78,8 @@ def check_gradient_step(fn: Callable[[torch.Tensor, Callable[[torch.Tensor], tor
             raise wrong("the loss went up: you added the gradient. Gradient *descent* subtracts it: "
                         "image - lr * grad.")
         if close(got, original - 2 * lr * grad):
-            raise wrong("the step used twice the gradient: backward() ran twice and adds to x.grad each time. Call "
-                        "loss.backward() once per step (on a fresh x, or after clearing x.grad).")
+            raise wrong("the step is twice lr * grad. Did backward() run twice? It adds to x.grad each time: call "
+                        "loss.backward() once per step, on a fresh x (or after clearing x.grad).")
         if close(got, original - grad):
             raise wrong("the step ignores the learning rate: multiply the gradient by lr.")
         if close(got, grad) or close(got, -lr * grad) or close(got, lr * grad):
