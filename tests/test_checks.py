@@ -356,14 +356,11 @@ def test_layer_weights_accept_tensors_and_numpy_numbers(capsys):
 @pytest.mark.parametrize("size", [64, 192])  # notebook 03 in fast mode and at students' size
 def test_doing_nothing_does_not_pass_the_layer_weights_exercise(size, vgg, capsys):
     """Equal weights (or Gatys's 1/5) must fail with the offline weights' losses, as notebook 03 measures them."""
-    from stlib.engine.objective import compute_targets
-
-    preset = stlib.preset_for(vgg.weights_source)
     photo, painting = stlib.load_image("chelsea", size), stlib.load_image("swirls", size)
-    targets = compute_targets(vgg, photo, [painting], preset.content_layers, preset.style_layers, blend=[1.0])
-    with torch.no_grad():
+    with torch.no_grad():  # E_l at the photo against the painting's Gram matrices, as notebook 03's per_layer
         feats = stlib.extract_features(vgg, photo, stlib.STYLE_LAYERS)
-    per_layer = {n: float(stlib.style_layer_loss(feats[n], targets["style"][n])) for n in stlib.STYLE_LAYERS}
+        targets = {n: stlib.gram_matrix(f) for n, f in stlib.extract_features(vgg, painting, stlib.STYLE_LAYERS).items()}
+    per_layer = {n: float(stlib.style_layer_loss(feats[n], targets[n])) for n in stlib.STYLE_LAYERS}
     for weights in ({n: 1.0 for n in per_layer}, {n: 0.2 for n in per_layer}):
         result = checks.check_layer_weights(weights, per_layer)
         assert result.status == "wrong" and "equal weights" in result.message
