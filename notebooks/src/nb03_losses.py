@@ -107,7 +107,7 @@ print(f"preset {preset.name!r} weights:", shares(preset.style_layers))
 ### Exercise 2 · Choose layer weights
 
 Set `my_layer_weights` to a dict `{layer: weight}` over the five style layers such that, at the start of
-the run, no layer contributes more than 10× the share of any other. (There are many answers; think about
+the run, no layer contributes more than 2× the share of any other. (There are many answers; think about
 what would make every share the same.) The check prints the shares your weights give.
 """),
     ("code", r"""
@@ -125,8 +125,8 @@ budget, not for equal shares at the start.
     ("code", r"""
 preset_shares = {n: preset.style_layers[n] * per_layer[n] for n in stlib.STYLE_LAYERS}
 spread = max(preset_shares.values()) / min(preset_shares.values())
-print(f"preset {preset.name!r}: the largest layer share is {spread:.0f}x the smallest "
-      f"({'within' if spread <= 10 else 'outside'} the exercise's 10x rule)")
+print(f"preset {preset.name!r}: the largest layer share is {spread:.1f}x the smallest "
+      f"({'within' if spread <= 2 else 'outside'} the exercise's 2x rule)")
 """),
     ("md", r"""
 With the offline weights the `offline` preset is far outside the rule, and deliberately so: it lets
@@ -218,7 +218,7 @@ def total_loss(content_term, style_terms, layer_weights, alpha, beta):
 '''),
     ("code", r"""
 # NBVAL_CHECK_OUTPUT
-stlib.checks.check_total_loss(total_loss)
+stlib.checks.check_total_loss(total_loss, vgg)
 """),
     ("solution", "total_loss"),
     ("md", r"""
