@@ -88,10 +88,10 @@ measures.
 with torch.no_grad():
     feats_painting = stlib.extract_features(vgg, painting, stlib.STYLE_LAYERS)
     feats_photo = stlib.extract_features(vgg, photo, stlib.STYLE_LAYERS)
-for layer in ("relu1_1", "relu3_1"):
-    plots.show_gram({f"painting, {layer}": stlib.gram_matrix(feats_painting[layer]),
+for layer in ("relu1_1", "relu3_1"):      # in a loop, a figure only appears when displayed explicitly
+    display(plots.show_gram({f"painting, {layer}": stlib.gram_matrix(feats_painting[layer]),
                      f"photo, {layer}": stlib.gram_matrix(feats_photo[layer])}, channels=32, size=2.8,
-                    shared_scale=True)
+                    shared_scale=True))
 """),
     ("code", r"""
 # NBVAL_CHECK_OUTPUT

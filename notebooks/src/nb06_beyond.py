@@ -4,14 +4,16 @@ CELLS = [
     ("md", r"""
 # 06 · Beyond the paper: colour, blends, scale, pooling and regions
 
-The method of notebooks 01-04 is the whole of Gatys et al. (2016). Five small extensions from the same
+The method of notebooks 01-04 is the whole of Gatys et al. (2016). Four small extensions from the same
 authors and the people who followed make it much more usable, and each is one keyword of `stylize`:
 
 * `preserve_color=` - paint the texture but keep the photo's colours;
 * `style=[a, b], style_blend=` - mix two paintings;
-* `scales=` - work coarse to fine, for larger images and larger strokes;
-* `load_vgg19(pooling="avg")` - the average pooling the paper used for its figures;
+* `scales=` - work coarse to fine, for larger images;
 * `style=[a, b], style_masks=` - a different painting in each region of the photo.
+
+One section looks back at a detail *of* the paper rather than beyond it: `load_vgg19(pooling="avg")`, the
+average pooling Gatys et al. used for their figures, against the max pooling VGG-19 was trained with.
 
 You will write the masked Gram matrix that the last one is built on.
 """),
@@ -93,9 +95,9 @@ plots.show_images({f"one scale, {BIG} px, {STEPS} steps: {single.elapsed:.0f} s"
 The coarse-to-fine run settles the large shapes at low resolution, so its strokes are larger and more
 coherent, and most of its steps cost a quarter as much.
 
-## Average vs max pooling
+## Average vs max pooling (a detail of the paper)
 
-VGG-19 was trained with max pooling. Gatys et al. swap it for average pooling when synthesising images:
+VGG-19 was trained with max pooling. Gatys et al. (2016) swap it for average pooling when synthesising images:
 "slightly more appealing results". With average pooling every pixel of a 2×2 block receives gradient,
 not only the strongest one, so updates are smoother. The weights stay the same; only the pooling layers
 change.
@@ -136,7 +138,7 @@ sky_painting, ground_painting = stlib.load_image("starry_night", SIZE), stlib.lo
 REGION_STEPS = course.pick(60, fast=10)   # a few more in fast mode, so the regions have moved apart
 regions = stlib.stylize(rocket, [sky_painting, ground_painting], style_masks="rocket_sky", size=SIZE,
                         steps=REGION_STEPS, model=vgg, precision="auto")
-plots.show_images({"sky: The Starry Night": sky_painting, "rest: The Scream": ground_painting}, size=2.2)
+display(plots.show_images({"sky: The Starry Night": sky_painting, "rest: The Scream": ground_painting}, size=2.2))
 plots.show_images({"photo": rocket, "mask: sky (white)": masks[:, :1].expand(1, 3, -1, -1),
                    "one painting per region": regions}, size=3.2)
 """),
