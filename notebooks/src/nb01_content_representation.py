@@ -15,7 +15,7 @@ You will write two pieces yourself: the receptive field of a layer, and the cont
 import torch
 import torch.nn.functional as F
 
-from stlib import course, plots
+from stlib import course, measures, plots
 
 vgg = course.load_model()
 SIZE = course.image_size()              # 192 px on a CPU, 384 on a GPU, 64 in fast mode
@@ -145,32 +145,70 @@ plots.show_images({"photo": photo, **reconstructions}, ncols=6, size=2.3)
     ("md", r"""
 **How to read the row.** The first layers hold the photo almost pixel for pixel: any image that matches
 `relu1_2` *is* the photo. Going deeper, more and more images give the same activations, and the
-reconstruction keeps only what the layer cares about: `relu3_2` still gives the photo, a little grainy;
-`relu4_2` keeps the layout - the cat's head, eyes and nose where they were - under a veil of the starting
-noise; `relu5_2` keeps little more than where the light and dark regions lie.
+reconstruction keeps only what the layer cares about: `relu3_2` still looks like the photo at this size
+(only the similarity score below notices the fine detail it lost); `relu4_2` keeps the layout - the cat's
+head, eyes and nose where they were - under a veil of the starting noise; `relu5_2` keeps little more than
+where the light and dark regions lie.
+
+Two numbers make this precise. The **structural similarity** (SSIM, Wang et al. 2004; 1 = identical)
+compares the pictures pixel neighbourhood by pixel neighbourhood; the **layout similarity** compares only
+where the light and dark regions lie (the correlation of the two pictures' brightness averaged over a
+12-cell-wide grid; `stlib.measures`). The cell below measures both on the row above and checks the text's
+claim.
 
 * **With ImageNet weights** (the paper's figure) the layout and the objects survive up to `relu4_2` and
   `relu5_2` while exact colours and fine texture dissolve - the network keeps *what* is where, not the
   pixels. That is why `relu4_2` is the default content layer: it fixes the scene, yet leaves the surface
   free for a style.
 * **With the offline random weights** the row falls off in the same order, only sooner and differently:
-  `relu4_2` keeps the layout, `relu5_2` loses almost all of it. Random filters never learned which
+  `relu4_2` keeps the layout and the eyes and nose, `relu5_2` only where the light and dark regions lie,
+  under heavy noise. Random filters never learned which
   structures matter, so a deep layer keeps what it cannot help keeping - local brightness and edge
   strength, passed down through four blocks of random mixtures (He, Wang & Hopcroft, NeurIPS 2016, show
   that random networks can be inverted this way) - and it does not notice fine noise, which stays. Trained
   filters keep *objects* instead, which is why their `relu5_2` still shows the cat.
-
-Measured at 192 px and 150 steps (benchmarks/OFFLINE_WEIGHTS.md), the structural similarity (SSIM, 1 =
-identical) of each reconstruction to the photo falls with depth: 1.0, 0.99, 0.87, 0.46 and 0.11 offline.
-
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+# The claim of the row, measured: layout kept down to relu4_2, similarity to the photo falling with depth.
+quality = {layer: measures.ssim(r, photo) for layer, r in reconstructions.items()}
+layout = {layer: measures.layout_similarity(r, photo) for layer, r in reconstructions.items()}
+names = list(reconstructions)
+course.claim("every reconstruction down to relu4_2 keeps the photo's layout (layout similarity at least 0.9), "
+             "and the structural similarity to the photo falls with each layer deeper",
+             all(layout[n] >= 0.9 for n in names[:names.index("relu4_2") + 1])
+             and all(quality[a] > quality[b] for a, b in zip(names, names[1:])),
+             "layout " + ", ".join(f"{n} {layout[n]:.2f}" for n in names)
+             + "; SSIM " + ", ".join(f"{n} {quality[n]:.2f}" for n in names))
+"""),
+    ("md", r"""
 Try a different photo (`"rocket"`, `"coffee"`, or your own file) or more steps (`RECON_STEPS = 400`).
 """),
     ("code", r"""
 plots.plot_losses(reconstructions, key="content")
 """),
     ("md", r"""
-The curves fall at very different speeds: shallow layers are inverted within a few dozen steps, deep ones
-much more slowly. **Next:** the other half of the method - a representation of *style* that ignores where
+How to read the plot: each curve is one reconstruction's content loss, step by step, on a log scale. A
+**dot** marks the step whose image the run returned - its lowest loss. A curve that **ends early** belongs
+to a run that stopped by itself: its best loss had improved by less than a millionth (relative) over 20
+steps, so more steps would change nothing (`reconstructions["relu1_2"].stopped` says so).
+
+The curves fall at very different speeds and depths: the shallowest layer is inverted almost exactly
+within a few dozen steps and stops early, while the deepest is still creeping down when the budget ends.
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+# The claim above, measured: how far each loss fell, and which runs stopped early.
+fell = {layer: r.history[r.best_step]["content"] / r.history[0]["content"] for layer, r in reconstructions.items()}
+course.claim("the shallowest layer's loss falls furthest and its run stops early, while the deepest still runs "
+             "to the end of its budget",
+             fell["relu1_2"] < fell["relu5_2"] and reconstructions["relu1_2"].stop_reason is not None
+             and len(reconstructions["relu5_2"].history) == RECON_STEPS,
+             "loss at the returned step / at the start: " + ", ".join(f"{k} {v:.1e}" for k, v in fell.items())
+             + "; steps run: " + ", ".join(f"{k} {len(r.history)}" for k, r in reconstructions.items()))
+"""),
+    ("md", r"""
+**Next:** the other half of the method - a representation of *style* that ignores where
 things are.
 """),
 ]

@@ -129,19 +129,30 @@ print(f"preset {preset.name!r}: the largest layer share is {spread:.0f}x the sma
       f"({'within' if spread <= 10 else 'outside'} the exercise's 10x rule)")
 """),
     ("md", r"""
-With the offline weights the `offline` preset is far outside the rule, and deliberately so: it lets
-`relu1_1` and `relu2_1` carry most of the style loss, because with random filters the deep layers hold
-little structure worth copying and, given a large share, paint blotches. (With ImageNet weights the
-`imagenet` preset is simply the tutorial's equal weights, chosen without regard to this rule.) The
-exercise's rule answers a different question - *what if every layer had the same say at the start?* -
-and the pictures below show what that looks like.
-
+With the offline weights the `offline` preset happens to pass the rule: its weights 1/2/3/5/10 grow with
+depth roughly as fast as the raw losses fall, so no layer is left out. Equal weights are the ones that
+leave layers out: the shallow layers' large raw losses let `relu1_1` and `relu2_1` carry most of the style
+loss. (With ImageNet weights the `imagenet` preset is simply the tutorial's equal weights, chosen without
+regard to this rule.) The cell below checks this on the shares printed above.
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+equal_shares = {n: per_layer[n] / sum(per_layer.values()) for n in stlib.STYLE_LAYERS}
+if preset.name == "offline":   # the text describes the offline weights
+    course.claim("with the offline weights, equal weights let relu1_1 and relu2_1 carry more than half of the "
+                 "style loss, and the offline preset is within the exercise's 10x rule",
+                 equal_shares["relu1_1"] + equal_shares["relu2_1"] > 0.5 and spread <= 10,
+                 f"equal weights: relu1_1 + relu2_1 = {100 * (equal_shares['relu1_1'] + equal_shares['relu2_1']):.0f} %;"
+                 f" preset: largest share {spread:.1f}x the smallest")
+"""),
+    ("md", r"""
 Compare three weightings on the same photo and painting. (Until you fill in `my_layer_weights`, the
 third picture uses the preset.) To compare them fairly, each is scaled so that its **weighted style loss
 at the start** - $\beta \sum_l w_l E_l$ at the photo - is the preset's: all three pull equally hard
 towards the painting at the first step, and only the split between the layers differs. (Scaling by the
-sum of the weights instead would hand equal weights, dominated by the large `relu1_1` loss, a pull
-hundreds of times stronger than balanced ones, and a balanced answer an untouched photo.)
+sum of the weights instead would not be fair: a weighting that favours the layers with large raw losses
+would pull harder from the first step. The cell prints how much harder, for equal weights against
+balanced ones.)
 """),
     ("code", r"""
 weightings = {"equal weights": {n: 1.0 for n in stlib.STYLE_LAYERS}, f"preset {preset.name!r}": preset.style_layers,
@@ -154,13 +165,28 @@ for label, weights in weightings.items():
                                 model=vgg, precision="auto")
     print(f"{label:>18}: style weight {scale:.3g}, weighted style loss at the start "
           f"{runs[label].history[0]['style']:.4g}")
+# Scaling by the sum of the weights instead: equal vs balanced (w_l = 1 / E_l) pull, at the first step.
+mean_e = sum(per_layer.values()) / len(per_layer)
+harmonic_e = len(per_layer) / sum(1 / v for v in per_layer.values())
+print(f"(scaled by the sum of their weights, equal weights would pull {mean_e / harmonic_e:.1f}x as hard as balanced ones)")
 plots.show_images(runs, size=3)
 """),
     ("md", r"""
-The printed losses confirm that all three start with the same style pull. Where equal weights leave one
-layer dominant (with the offline weights `relu1_1`, see the shares above), they copy mostly its colour
-and pixel-scale grain; balanced weights hand a share to the deep layers, whose statistics describe larger
-patterns.
+The printed losses confirm that all three start with the same style pull. With the offline weights, equal
+weights - where `relu1_1` and `relu2_1` dominate - repaint the photo in the painting's main colours in
+large, smooth patches. The preset hands the deep layers a share; random deep filters describe no larger
+patterns, so what they add is fine, multi-coloured grain. (With ImageNet weights the deep layers'
+statistics describe larger patterns, and a share for them gives larger strokes.)
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+grain = {label: float(stlib.tv_loss(run.image)) for label, run in runs.items()}
+preset_label = f"preset {preset.name!r}"
+if preset.name == "offline":   # the text describes the offline weights
+    course.claim("with the offline weights, equal weights paint smoother patches than the preset, which adds "
+                 "fine grain (a larger total variation)",
+                 grain["equal weights"] < grain[preset_label],
+                 "TV " + ", ".join(f"{label} {value:.4f}" for label, value in grain.items()))
 """),
     ("md", r"""
 ## The total objective
