@@ -63,3 +63,14 @@ def test_no_stale_preset_numbers(path):
     # The numbers issue 19 found out of date: the offline preset once had style 1e5 and TV 5.
     text = (ROOT / path).read_text(encoding="utf-8")
     assert "style 1e5" not in text and "TV 5 " not in text and "TV 5|" not in text
+
+
+def test_the_readme_quotes_the_demo_and_download_limits():
+    from stlib import cli, downloads
+
+    for size, steps in find(r"out/demo\.png \((\d+) px, (\d+) L-BFGS steps\)", "README.md"):
+        assert (int(size), int(steps)) == (cli.DEMO_SIZE, cli.DEMO_STEPS)
+    for deadline, cap in find(r"total deadline \((\d+) s\) and a size cap \((\d+) MB\)", "README.md"):
+        assert (float(deadline), int(cap) * 2**20) == (downloads.IMAGE_DEADLINE_S, downloads.IMAGE_MAX_BYTES)
+    for minutes, gigabytes in find(r"weights download\s+allows (\d+) min and (\d+) GB", "README.md"):
+        assert (float(minutes) * 60, int(gigabytes) * 2**30) == (downloads.WEIGHTS_DEADLINE_S, downloads.WEIGHTS_MAX_BYTES)

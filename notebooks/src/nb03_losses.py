@@ -18,7 +18,7 @@ You will write the TV loss, choose per-layer style weights and assemble the tota
     ("code", r"""
 import torch
 
-from stlib import course, plots
+from stlib import course, measures, plots
 
 vgg = course.load_model()
 SIZE = course.image_size()
@@ -212,21 +212,45 @@ stlib.checks.check_total_loss(total_loss)
 
 Only the *ratio* of the content and style weights matters for where the optimum lies (scaling the whole
 loss by a constant moves no minimum). Small β/α: the photo barely changes. Large β/α: the painting's
-texture takes over and the photo's content fades. A sweep over five ratios, each a factor 10 apart, up to
-the preset, with the TV weight set to 0 so that only the two terms being compared are in the objective.
-Here every run takes the same number of Adam steps from the photo (notebook 04): Adam moves each pixel by
-at most about `lr` per step, so the pictures show how hard each setting pulls towards the painting within
-the same budget.
+texture takes over and the photo's content fades.
+
+Where is "small" and "large"? It depends on the images and the network, so measure it: the **balance**
+is the β/α at which the two terms are equal at the start - the weighted style loss of the photo (what
+keeping the photo costs) against the content loss of the painting (what losing the photo entirely would
+cost). A sweep of fixed ratios (say 10⁻⁴ … 1 × the preset) easily lands where style already wins every
+cell, and then the last pictures all look alike. So the sweep below, like the studio's (notebook 05),
+spans the balance: from 10^-0.5 to 10^1.5 times it, half a decade apart, each run with the preset's
+optimiser and steps and the TV weight set to 0, so that only the two terms being compared are in the
+objective.
 """),
     ("code", r"""
-SWEEP_STEPS = course.pick(80, fast=3)
+painting_at_photo = stlib.resize(painting, tuple(photo.shape[-2:]))
+with torch.no_grad():
+    content_if_lost = float(stlib.content_loss(stlib.extract_features(vgg, painting_at_photo, ["relu4_2"])["relu4_2"],
+                                               targets["content"]["relu4_2"]))
+balance = content_if_lost / start_pull            # beta / alpha at which the two terms are equal at the start
+print(f"balance: beta/alpha = {balance:.3g} (the preset uses {preset.style_weight / preset.content_weight:.3g})")
 sweep = {}
-for factor in (0.0001, 0.001, 0.01, 0.1, 1.0):
-    beta = preset.style_weight * factor
-    sweep[f"β/α = {beta / preset.content_weight:g}"] = stlib.stylize(
-        photo, painting, style_weight=beta, tv_weight=0, optimizer="adam", lr=0.03, size=SIZE, steps=SWEEP_STEPS,
-        model=vgg, precision="auto")
+for decades in (-0.5, 0.0, 0.5, 1.0, 1.5):
+    beta = preset.content_weight * balance * 10**decades
+    sweep[f"β/α = balance × 10^{decades:g}"] = stlib.stylize(
+        photo, painting, content_weight=preset.content_weight, style_weight=beta, tv_weight=0, size=SIZE,
+        steps=STEPS, model=vgg, precision="auto")
 plots.show_images(sweep, ncols=5, size=2.6)
+"""),
+    ("md", r"""
+From left to right the painting's texture takes over and the photo fades a little more at every step. The
+cell below measures how much of the photo's layout each picture keeps (`stlib.measures.layout_similarity`:
+the correlation of the brightness over a coarse grid, 1 = all of it).
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+kept = {label: measures.layout_similarity(run, photo) for label, run in sweep.items()}
+values = list(kept.values())
+course.claim("the photo's layout fades step by step across the sweep (each picture keeps less of it than the one "
+             "on its left)",
+             all(a > b for a, b in zip(values, values[1:])),
+             "layout kept: " + ", ".join(f"{v:.2f}" for v in values))
 """),
     ("md", r"""
 ## Conventions: why published weights differ by orders of magnitude
