@@ -101,8 +101,8 @@ class ClaimError(AssertionError):
     """A figure's claim did not hold when it was measured (raised by ``claim`` outside fast mode)."""
 
 
-def claim(statement: str, holds: bool, measured: str = "") -> str:
-    """Print one sentence saying whether the text's ``statement`` about the figure above holds; return it.
+def claim(statement: str, holds: bool, measured: str = "") -> None:
+    """Print one sentence saying whether the text's ``statement`` about the figure above holds.
 
     Every figure whose text makes a claim is followed by a cell that measures it and calls ``claim``.
     Normal mode (students' sizes): prints "Checked: <statement> (<measured>)." and raises ``ClaimError``
@@ -114,13 +114,10 @@ def claim(statement: str, holds: bool, measured: str = "") -> str:
     if not statement:
         raise ValueError("claim needs the statement the text makes, e.g. claim('the loss falls', ...)")
     if fast_mode():
-        sentence = f"Claim (measured at students' sizes, not in fast mode): {statement}."
-        print(sentence)
-        return sentence
+        print(f"Claim (measured at students' sizes, not in fast mode): {statement}.")
+        return
     detail = f" ({measured})" if measured else ""
     if not bool(holds):
         raise ClaimError(f"The text above claims that {statement}, but this run measured otherwise{detail}. "
                          "The figure and its text disagree: change the experiment or the text.")
-    sentence = f"Checked: {statement}{detail}."
-    print(sentence)
-    return sentence
+    print(f"Checked: {statement}{detail}.")
