@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -136,7 +137,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             run = run_notebook(nbformat.read(HERE / name, as_version=4), name, args.mode)
         except Exception as error:  # a cell raised: a failed claim or a bug; say which and go on
             failed += 1
-            print(f"{name}: FAILED after {time.perf_counter() - start:.0f} s\n{str(error)[-2000:]}", flush=True)
+            message = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # the traceback's terminal colours
+            print(f"{name}: FAILED after {time.perf_counter() - start:.0f} s\n{message[-1500:]}", flush=True)
             continue
         print(f"{name:<36} {run.seconds:6.1f} s  {len(run.images)} figures  {len(run.claims)} claims", flush=True)
         for line in run.claims + run.missing:

@@ -8,11 +8,13 @@ only; ``make test-course`` sets ``STLIB_COURSE_MODE=normal``, runs the notebooks
 
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from nbclient.exceptions import CellExecutionError
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 MODE = os.environ.get("STLIB_COURSE_MODE", "fast")
@@ -37,7 +39,10 @@ def test_the_mode_is_known():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_figure_appears(name):
-    run = CHECK.run_notebook(nbformat.read(NOTEBOOKS_DIR / name, as_version=4), name, MODE)
+    try:
+        run = CHECK.run_notebook(nbformat.read(NOTEBOOKS_DIR / name, as_version=4), name, MODE)
+    except CellExecutionError as error:  # a failed claim (normal mode) or a broken cell: its last lines, uncoloured
+        pytest.fail(f"{name}: a cell raised\n" + re.sub(r"\x1b\[[0-9;]*m", "", str(error))[-1500:], pytrace=False)
     TIMES.parent.mkdir(exist_ok=True)
     with TIMES.open("a") as f:
         f.write(f"{name} {run.seconds:.1f} s, {len(run.images)} figures, {len(run.claims)} claims\n")
