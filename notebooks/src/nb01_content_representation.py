@@ -153,7 +153,7 @@ where the light and dark regions lie.
 Two numbers make this precise. The **structural similarity** (SSIM, Wang et al. 2004; 1 = identical)
 compares the pictures pixel neighbourhood by pixel neighbourhood; the **layout similarity** compares only
 where the light and dark regions lie (the correlation of the two pictures' brightness averaged over a
-12-cell-wide grid; `stlib.measures`). The cell below measures both on the row above and checks the text's
+coarse grid; `stlib.measures`). The cell below measures both on the row above and checks the text's
 claim.
 
 * **With ImageNet weights** (the paper's figure) the layout and the objects survive up to `relu4_2` and
@@ -190,8 +190,8 @@ plots.plot_losses(reconstructions, key="content")
     ("md", r"""
 How to read the plot: each curve is one reconstruction's content loss, step by step, on a log scale. A
 **dot** marks the step whose image the run returned - its lowest loss. A curve that **ends early** belongs
-to a run that stopped by itself: its best loss had improved by less than a millionth (relative) over 20
-steps, so more steps would change nothing (`reconstructions["relu1_2"].stopped` says so).
+to a run that stopped by itself: its best loss had stopped improving, so more steps would change nothing
+(`reconstructions["relu1_2"].stopped` says by how little it improved, over how many steps).
 
 The curves fall at very different speeds and depths: the shallowest layer is inverted almost exactly
 within a few dozen steps and stops early, while the deepest is still creeping down when the budget ends.

@@ -129,8 +129,8 @@ print(f"preset {preset.name!r}: the largest layer share is {spread:.0f}x the sma
       f"({'within' if spread <= 10 else 'outside'} the exercise's 10x rule)")
 """),
     ("md", r"""
-With the offline weights the `offline` preset happens to pass the rule: its weights 1/2/3/5/10 grow with
-depth roughly as fast as the raw losses fall, so no layer is left out. Equal weights are the ones that
+With the offline weights the `offline` preset happens to pass the rule: its per-layer weights (printed at the
+top) grow with depth roughly as fast as the raw losses fall, so no layer is left out. Equal weights are the ones that
 leave layers out: the shallow layers' large raw losses let `relu1_1` and `relu2_1` carry most of the style
 loss. (With ImageNet weights the `imagenet` preset is simply the tutorial's equal weights, chosen without
 regard to this rule.) The cell below checks this on the shares printed above.
