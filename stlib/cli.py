@@ -211,6 +211,8 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
     h, w = result.image.shape[-2:]
     if result.stopped and not interrupts.is_set() and result.stop_reason != "interrupted":
         _say(f"stopped early: {result.stopped}")
+    if result.stop_reason == StopReason.STALLED:
+        _say("warning: the optimiser stalled, so the saved image may be barely changed; try --precision fp32")
     counts = Counter(step["precision"] for step in result.history)
     mix = f" ({' + '.join(f'{n} {p}' for p, n in counts.items())})" if len(counts) > 1 else ""
     _say(f"{result.steps} steps{mix} at {w}x{h} px in {time.perf_counter() - t0:.1f} s "

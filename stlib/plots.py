@@ -113,7 +113,9 @@ def plot_losses(
     """Loss curves of several runs: ``runs`` maps label -> StylizeResult (or its history); ``x`` is "step" or "time".
 
     ``key`` is "total", "content", "style", "tv" or a per-layer key such as "style:relu3_1". A dot marks the
-    step whose image a run returned (``best`` in its history).
+    step whose image a run returned (``best`` in its history). Trials the safeguarded L-BFGS rejected
+    (``accepted`` False: the image went back, so the picture never got that bad) are hollow circles, not
+    joined into the line of accepted steps.
     """
     if x not in ("step", "time"):
         raise ValueError(f"x must be 'step' or 'time' (seconds), not {x!r}")
@@ -132,22 +134,32 @@ def plot_losses(
             available += sorted(history[0].get("layers", {}))
             raise KeyError(f"no loss called {key!r} in run {label!r}; available: {', '.join(available)}")
         xs = [float(h["step"] if x == "step" else h["time"]) for h in history]
-        pairs = [(a, v) for a, v in zip(xs, values) if v is not None and (v > 0 or not logy)]
+        drawn = [(a, v, h.get("accepted", True)) for a, v, h in zip(xs, values, history)
+                 if v is not None and (v > 0 or not logy)]
         best = [(a, v) for a, v, h in zip(xs, values, history) if h.get("best") and v is not None and (v > 0 or not logy)]
-        curves.append((str(label), [p[0] for p in pairs], [p[1] for p in pairs], best))
+        rejected = [(a, v) for a, v, ok in drawn if not ok]
+        curves.append((str(label), [a for a, _, ok in drawn if ok], [v for _, v, ok in drawn if ok], best, rejected))
     own = ax is None
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    for label, xs_drawn, ys_drawn, best in curves:
+    any_rejected = False
+    for label, xs_drawn, ys_drawn, best, rejected in curves:
         line, = ax.plot(xs_drawn, ys_drawn, label=label, linewidth=1.6)
         for bx, by in best:  # the step whose image the run returned
             ax.plot([bx], [by], "o", color=line.get_color(), markersize=5)
+        if rejected:  # trials that were evaluated and undone: hollow, outside the line
+            any_rejected = True
+            ax.plot([p[0] for p in rejected], [p[1] for p in rejected], "o", markerfacecolor="none",
+                    markeredgecolor=line.get_color(), markersize=4.5, markeredgewidth=1.0, linestyle="none")
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel("optimisation step" if x == "step" else "wall time (seconds)")
     ax.set_ylabel(f"{key} loss")
     ax.grid(True, which="major", alpha=0.3)
-    if len(runs) > 1 or next(iter(runs)) != "run":
+    if any_rejected:  # one legend entry for every run's rejected trials
+        ax.plot([], [], "o", markerfacecolor="none", markeredgecolor="grey", linestyle="none",
+                label="rejected trial (undone)")
+    if len(runs) > 1 or next(iter(runs)) != "run" or any_rejected:
         ax.legend(frameon=False)
     fig = ax.figure
     if own:

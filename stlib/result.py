@@ -19,7 +19,8 @@ class StopReason(str, enum.Enum):
     A ``str`` enum, so ``result.stop_reason == "converged"`` also works.
     """
 
-    CONVERGED = "converged"        # the best loss stopped improving, without a rise
+    CONVERGED = "converged"        # the loss fell, then its best stopped improving, without a rise
+    STALLED = "stalled"            # the optimiser could not lower the loss (every trial rejected, recovery failed)
     DIVERGED = "diverged"          # the loss rose and stayed above its best (the best image is returned)
     NON_FINITE = "non_finite"      # the loss became inf or NaN
     INTERRUPTED = "interrupted"    # Ctrl-C (KeyboardInterrupt)
@@ -29,13 +30,15 @@ class StopReason(str, enum.Enum):
 
 @dataclass
 class StepInfo:
-    """What a ``callback`` sees every ``every`` steps: the current image (1, 3, H, W) on the CPU and the losses."""
+    """What a ``callback`` sees every ``every`` steps: the current image (1, 3, H, W) on the CPU and the losses
+    (``accepted`` False: ``losses`` are of a trial the safeguarded L-BFGS rejected and undid)."""
 
     step: int
     steps: int
     image: torch.Tensor
     losses: dict[str, float]
     elapsed: float
+    accepted: bool = True
 
 
 @dataclass

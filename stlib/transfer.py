@@ -19,7 +19,7 @@ import torch
 from .color import recombine_color
 from .engine.monitor import RunMonitor
 from .engine.objective import compute_targets, objective
-from .engine.optim import LBFGS, Adam, SafeguardedLBFGS
+from .engine.optim import EVAL_NOISE, LBFGS, Adam, SafeguardedLBFGS
 from .engine.precision import autocast, memory_format
 from .engine.scales import initial_image, scale_plan, upsampled
 from .engine.budget import explains_memory_errors
@@ -38,8 +38,9 @@ __all__ = ["stylize", "compute_targets", "objective", "scale_plan", "StepInfo", 
 LBFGS_HISTORY = 10
 
 
-def make_optimizer(name: str, x: torch.Tensor, lr: float | None) -> LBFGS | Adam:
+def make_optimizer(name: str, x: torch.Tensor, lr: float | None, precision: str = "fp32") -> LBFGS | Adam:
     """The optimiser for the image ``x``: "lbfgs" (safeguarded, lr 1), "lbfgs-plain" (lr 1) or "adam" (lr 0.02).
+    ``precision`` (of the forward/backward pass) sets the safeguard's noise tolerance (``EVAL_NOISE``).
 
     stlib.engine.optim's, which work without importing torch._dynamo (~1 s, ~180 MB); the plain L-BFGS and Adam
     compute what torch.optim's do, one closure evaluation per step.
@@ -50,7 +51,7 @@ def make_optimizer(name: str, x: torch.Tensor, lr: float | None) -> LBFGS | Adam
         return LBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY)
     # floor=0: every term of the objective is >= 0, so a step whose model promises more than half the way down
     # to 0 has too little curvature (the cap kept the course's settings free of >2x rises; test_course_settings).
-    return SafeguardedLBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY, floor=0.0)
+    return SafeguardedLBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY, floor=0.0, noise=EVAL_NOISE[precision])
 
 
 @explains_memory_errors
@@ -102,8 +103,10 @@ def stylize(
     ``optimizer``: "lbfgs" (lr 1, one closure per step: ``SafeguardedLBFGS``, which rejects a step that raised
     the loss and backtracks), "lbfgs-plain" (torch's L-BFGS with one closure per step and no line search, as
     the PyTorch tutorial runs it; it can overshoot and climb) or "adam" (lr 0.02). A run stops early only when
-    its best loss improved by less than ``rtol`` (relative) over 20 steps: "converged" if no loss of those steps
-    rose above the best, "diverged" if all did (``stlib.engine.monitor.plateau_reason``). ``result.best_step``
+    its best loss improved by less than ``rtol`` (relative) over 20 steps: "converged" if the loss fell and no loss
+    of those steps rose above the best, "diverged" if all did, "stalled" if it never fell below its start
+    (``stlib.engine.monitor.plateau_reason``), or when the safeguarded L-BFGS found no acceptable step even after
+    restarting. Its acceptance test allows for the rounding noise of bf16/fp16 evaluations (``EVAL_NOISE``). ``result.best_step``
     is the step whose image is returned (the best loss of the last scale), marked ``best`` in the history.
     ``init``: "content", "noise" (seeded), "style", or an image tensor (warm start).
     ``size``: long edge in pixels (default 512 on a GPU, 256 otherwise). ``scales``: coarse-to-fine, as
@@ -196,7 +199,7 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
                                 style_layers=run.style_layers, content_weight=run.content_weight,
                                 style_weight=run.style_weight, tv_weight=run.tv_weight, gram_norm=run.gram_norm)
     step, graphed = make_step(loss_fn, x, run.precision, model, run.cuda_graph)
-    optimizer = make_optimizer(run.optimizer, x, run.lr)
+    optimizer = make_optimizer(run.optimizer, x, run.lr, run.precision)
     closure = Closure(step, x, monitor.observe)
     for local in range(n_steps):
         if monitor.should_stop():
@@ -205,7 +208,8 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
         with torch.no_grad():
             x.clamp_(0, 1)
         if monitor.end_step(x, side, run.precision, last_of_scale=local == n_steps - 1,
-                            accepted=getattr(optimizer, "accepted", True)):
+                            accepted=getattr(optimizer, "accepted", True),
+                            stalled=getattr(optimizer, "stalled", False)):
             if last and monitor.reason is None:
                 monitor.converged_at_end()
             break  # stopped; or converged, and a converged coarse scale hands over to the next one

@@ -255,3 +255,22 @@ def test_transfer_with_region_masks(pair_files, tmp_path, monkeypatch, capsys):
     assert rc == 2 and "--masks" in error_line(capsys.readouterr())
     rc = main(["transfer", *pair_files, "-o", str(tmp_path / "o.png"), "--masks", "rocket_sky", "--steps", "1"])
     assert rc == 2 and "one style per region" in error_line(capsys.readouterr())
+
+
+def test_a_stalled_run_says_so_and_suggests_fp32(pair_files, tmp_path, monkeypatch, capsys):
+    """An optimiser that can only propose uphill steps: the CLI saves the (unchanged) image, prints the stop
+    reason "stalled" and a warning that points to --precision fp32 (issue 18: never "converged" at the start)."""
+    from stlib.engine.optim import SafeguardedLBFGS
+
+    class Uphill(SafeguardedLBFGS):
+        def _evaluate(self, closure):
+            loss, grad = super()._evaluate(closure)
+            return loss, -grad
+
+    monkeypatch.setattr(stylize_module, "make_optimizer", lambda name, x, lr, *rest: Uphill(x, floor=0.0))
+    out = tmp_path / "o.png"
+    rc = main(["transfer", *pair_files, "-o", str(out), "--size", "48", "--steps", "60", "--no-estimate"])
+    captured = capsys.readouterr()
+    assert rc == 0 and out.exists(), captured.err
+    assert "stopped early: stalled at step" in captured.out and "converged" not in captured.out
+    assert "warning: the optimiser stalled" in captured.out and "--precision fp32" in captured.out

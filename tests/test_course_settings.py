@@ -7,6 +7,7 @@ import math
 import pytest
 
 import stlib
+from stlib.engine.monitor import noise_tolerance
 
 SIZE = 64  # fast mode's size (course.image_size(fast=64))
 
@@ -68,6 +69,6 @@ def test_notebook01_reconstructions_run_their_budget_without_blowing_up(vgg_avg,
     assert result.stop_reason in (None, "converged")  # it never stops as "converged" after a rise
     if result.stop_reason == "converged":
         recent = totals[-20:]
-        assert max(recent) <= min(totals) * (1 + 1e-3)
+        assert max(recent) <= min(totals) * (1 + noise_tolerance(result.precision))  # bf16: within its noise
     assert min(totals) < 0.5 * totals[0]  # the reconstruction moved towards the photo
     assert result.history[result.best_step - 1]["total"] == min(result.losses())

@@ -254,3 +254,58 @@ def test_floor_caps_a_step_that_promises_a_loss_below_the_floor():
     assert max(plain) > 50 * plain[0] and _rises(unfloored) >= 1
     assert _rises(floored) == 0
     assert floored[-1] < 1e-8 and float(x.abs().max()) < 1e-3
+
+
+# --- noise: bf16 evaluations round the loss by ~1e-3 of its value (issue 18) ----------------------------------
+
+
+def _wide_quadratic(offset_rel: float):
+    """f = sum s_i (x_i - c_i)^2 over 10,000 coordinates (f(0) ~ 3000, every |grad_i| <= ~6, so the first
+    steepest-descent step, of length 1/|grad|_1, promises a decrease of ~3e-4 f), evaluated with a rounding error
+    of +``offset_rel`` * f at every point but the start: what a trial inside bf16's noise looks like."""
+    gen = torch.Generator().manual_seed(0)
+    c = torch.rand(10_000, generator=gen, dtype=torch.float64)
+    s = torch.logspace(-1, 0.5, 10_000, dtype=torch.float64)
+
+    def loss_fn(x):
+        f = (s * (x - c) ** 2).sum()
+        moved = bool((x.detach() != 0).any())
+        return f + (offset_rel * f.detach() if moved else 0.0)
+
+    return loss_fn
+
+
+def test_a_trial_within_the_noise_is_accepted_and_the_run_moves():
+    """With the noise of its evaluations known, the first step is lengthened until it promises more than the
+    noise, and a trial within the noise is no evidence of a rise: no rejection, and the minimum is reached."""
+    loss_fn = _wide_quadratic(1e-3)
+    x, losses, opt = _run_flat(lambda x: SafeguardedLBFGS(x, floor=0.0, noise=1e-3), loss_fn, [0.0] * 10_000, 40)
+    assert opt.rejections == 0
+    assert min(losses) < 1e-6 * losses[0]
+
+
+def test_without_the_noise_the_first_trials_are_rejected_and_recovery_gets_it_moving():
+    """noise=0 (fp32's view) on the same evaluations: the first tiny step lands above the start, every shorter
+    one too (the old stall); after RECOVER_AFTER rejections the optimiser restarts with longer steps and moves."""
+    loss_fn = _wide_quadratic(1e-3)
+    x, losses, opt = _run_flat(lambda x: SafeguardedLBFGS(x, floor=0.0), loss_fn, [0.0] * 10_000, 60)
+    assert losses[1] > losses[0] and opt.recoveries >= 1 and not opt.stalled
+    assert min(losses) < 1e-6 * losses[0]
+
+
+def test_an_optimiser_that_cannot_move_says_it_stalled():
+    """A closure whose gradient promises a descent that never comes (1 at the start, 6 anywhere else): every
+    trial is rejected, recoveries fail, and ``stalled`` turns True after RECOVER_AFTER * (MAX_RECOVERIES + 1)
+    rejections in a row, not before."""
+    from stlib.engine.optim import MAX_RECOVERIES, RECOVER_AFTER
+
+    def loss_fn(x):
+        moved = float((x.detach() != 0).any())
+        return 1.0 + 5.0 * moved - (x - x.detach()).sum()  # value 1 or 6, gradient -1 everywhere
+
+    limit = RECOVER_AFTER * (MAX_RECOVERIES + 1)
+    x, losses, opt = _run_flat(lambda x: SafeguardedLBFGS(x, floor=0.0, noise=1e-3), loss_fn, [0.0] * 4, limit)
+    assert losses[1:] == [6.0] * (limit - 1) and opt.rejections == limit - 1
+    assert not opt.stalled and opt.recoveries == MAX_RECOVERIES
+    _, _, opt = _run_flat(lambda x: SafeguardedLBFGS(x, floor=0.0, noise=1e-3), loss_fn, [0.0] * 4, limit + 1)
+    assert opt.stalled

@@ -230,3 +230,18 @@ def test_show_gram_shared_scale():
     own = plots.show_gram({"a": a, "b": b})
     assert [ax.images[0].get_clim() for ax in own.axes if ax.images][0][1] == pytest.approx(float(a.max()))
     plt.close("all")
+
+
+def test_plot_losses_draws_rejected_trials_hollow_and_off_the_line():
+    history = _history([8.0, 4.0, 30.0, 3.0])
+    history[2]["accepted"] = False  # a trial the safeguard undid: the image never had loss 30
+    fig = plots.plot_losses({"run": history})
+    lines = fig.axes[0].get_lines()
+    main = next(line for line in lines if line.get_label() == "run")
+    np.testing.assert_array_equal(main.get_xdata(), [1, 2, 4])
+    np.testing.assert_array_equal(main.get_ydata(), [8.0, 4.0, 3.0])
+    hollow = [line for line in lines if line.get_linestyle() == "None" and len(line.get_xdata())]
+    assert len(hollow) == 1 and hollow[0].get_markerfacecolor() == "none"
+    np.testing.assert_array_equal(hollow[0].get_xdata(), [3])
+    np.testing.assert_array_equal(hollow[0].get_ydata(), [30.0])
+    assert "rejected trial (undone)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]

@@ -382,3 +382,15 @@ def test_studio_convenience_returns_the_widget(model, monkeypatch):
 def test_bad_image_name_is_a_clear_error(model):
     with pytest.raises(stlib.images.ImageLoadError, match="Could not load 'no_such_picture'"):
         Studio("no_such_picture", "swirls", model=model)
+
+
+def test_live_loss_plot_keeps_rejected_trials_off_the_line():
+    from stlib.studio.lossplot import LossPlot
+
+    plot = LossPlot()
+    history = [{"step": i + 1, "total": v, "style": v, "content": 0.0, "tv": 0.0, "accepted": i != 2}
+               for i, v in enumerate([8.0, 4.0, 30.0, 3.0])]
+    assert plot.render(history).startswith(b"\x89PNG")
+    assert list(plot._lines["total"].get_xdata()) == [1, 2, 4]
+    assert list(plot._rejected["total"].get_xdata()) == [3] and list(plot._rejected["total"].get_ydata()) == [30.0]
+    assert plot._rejected["total"].get_markerfacecolor() == "none" and not plot._rejected["content"].get_visible()

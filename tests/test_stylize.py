@@ -367,13 +367,25 @@ def test_plateau_reason_by_hand():
     assert plateau_reason(_window(1.0, [3.0] * 10 + [1.0] * 10), 1e-6) is None
     # too short to judge
     assert plateau_reason([1.0] * 20, 1e-6) is None
+    # never fell below its start (every step within 1e-3 of it): stalled, never "converged" (issue 18)
+    assert plateau_reason([10.0] + [10.0 + 0.001 * (i % 3) for i in range(59)], 1e-6) == "stalled"
+    assert plateau_reason([10.0] + [9.995] * 59, 1e-6) == "stalled"  # 0.05 %: within the noise of bf16
+    assert plateau_reason([10.0] + [9.9] * 59, 1e-6) == "converged"  # fell 1 %, then flat
+    # bf16: losses 0.3 % above the best are within its noise (noise_tolerance("bf16") = 0.4 %): converged, not
+    # "diverged" as they would be for fp32's 0.1 %
+    from stlib.engine.monitor import noise_tolerance
+
+    sitting = _window(1.0, [1.003] * 20)
+    assert noise_tolerance("fp32") == 1e-3 and 1e-3 < noise_tolerance("bf16") < 1e-2
+    assert plateau_reason(sitting, 1e-6) == "diverged"
+    assert plateau_reason(sitting, 1e-6, noise_tolerance("bf16")) == "converged"
 
 
 def test_a_run_that_rises_and_stays_up_says_diverged(run, monkeypatch):
     """An optimiser that climbs (Adam with a negative learning rate: gradient ascent) never returns below its
     first loss: the run stops as "diverged" (not "converged") after the window, returns the best image and
     marks its step in the history."""
-    monkeypatch.setattr(stlib.transfer, "make_optimizer", lambda name, x, lr: stlib.engine.optim.Adam(x, lr=-0.05))
+    monkeypatch.setattr(stlib.transfer, "make_optimizer", lambda name, x, lr, *rest: stlib.engine.optim.Adam(x, lr=-0.05))
     result = run(optimizer="adam", steps=60)
     totals = result.losses()
     assert result.stop_reason == "diverged" and "diverged" in result.stopped
@@ -400,3 +412,21 @@ def test_safeguarded_lbfgs_is_the_default_and_marks_rejections(run):
     assert rejected
     assert accepted == sorted(accepted, reverse=True)
     assert result.history[result.best_step - 1]["total"] == min(accepted)
+
+
+def test_a_run_whose_optimiser_cannot_move_stops_as_stalled(run, monkeypatch):
+    """An L-BFGS fed the negated gradient proposes only uphill steps: every trial is rejected, the recoveries
+    fail, and the run stops as "stalled" (never "converged" at its start), returning the start image."""
+    from stlib.engine.optim import MAX_RECOVERIES, RECOVER_AFTER, SafeguardedLBFGS
+
+    class Uphill(SafeguardedLBFGS):
+        def _evaluate(self, closure):
+            loss, grad = super()._evaluate(closure)
+            return loss, -grad
+
+    monkeypatch.setattr(stlib.transfer, "make_optimizer", lambda name, x, lr, *rest: Uphill(x, floor=0.0, noise=2e-3))
+    result = run(steps=60)
+    assert result.stop_reason == "stalled" and result.stopped.startswith("stalled at step")
+    assert 1 + RECOVER_AFTER * (MAX_RECOVERIES + 1) <= result.steps < 60  # (a clamped trial may not move at all)
+    totals = result.losses()
+    assert min(totals) >= totals[0] * (1 - 1e-3) and sum(not h["accepted"] for h in result.history) >= 18

@@ -197,7 +197,8 @@ simpler to set up and good enough for a few hundred steps). One safeguard makes 
 the full step its curvature model suggests and keeps whatever loss it lands on, so a wrong model (early
 on, or with bf16 gradients) sends the loss up, sometimes for dozens of steps. `stylize`'s L-BFGS rejects
 a step that raised the loss, goes back towards the best image and tries a shorter step - still one
-forward and backward pass per step. The history marks rejected steps (`accepted`) and the returned image
+forward and backward pass per step. The history marks rejected steps (`accepted`; on the curves they are
+hollow circles off the line: the image went back, so the picture never was that bad) and the returned image
 (`best`, the dot on the curves); `optimizer="lbfgs-plain"` runs the unchecked version for comparison. Adam's strengths are elsewhere: it is robust to noisy or changing
 objectives, and each step moves a pixel by about `lr` at most. Notice too that Adam's picture keeps more
 of the photo only because it has not gone as far: a less converged run is not a worse picture, just a

@@ -166,8 +166,21 @@ class LBFGS(_OneTensorOptimizer):
         return loss
 
 
+#: Relative rounding noise of one evaluation of the objective, by the precision of the network's forward and
+#: backward pass (losses themselves are float32): the spread of ``loss(x) / loss_fp32(x) - 1`` over nearby x
+#: (benchmarks/optim_grid.py --noise measures it). A trial whose change is within ``NOISE_MARGIN`` times this
+#: of the best loss is no evidence of a rise, and a step whose predicted decrease is below it cannot be judged.
+EVAL_NOISE = {"fp32": 1e-6, "bf16": 2e-3, "fp16": 5e-4}
+NOISE_MARGIN = 2.0
+#: Rejections in a row after which the safeguard starts again from steepest descent (a recovery) ...
+RECOVER_AFTER = 6
+#: ... at most this many times in a row: when every trial after the last recovery is rejected too, it has stalled.
+MAX_RECOVERIES = 2
+
+
 class SafeguardedLBFGS(LBFGS):
-    """L-BFGS that never keeps a step which raised the loss, still with one closure evaluation per ``step``.
+    """L-BFGS that never keeps a step which raised the loss beyond its rounding noise, with one closure
+    evaluation per ``step``.
 
     Plain L-BFGS (``LBFGS``) moves by the full step ``-H grad`` and keeps whatever loss it lands on; with
     bf16 gradients, clamped pixels and the offline weights' poor conditioning a bad curvature pair can make
@@ -175,35 +188,74 @@ class SafeguardedLBFGS(LBFGS):
     evaluates the loss at the point the previous call moved to (the *trial*) and
 
     * accepts it when the loss fell enough (Armijo: ``f <= f_acc + c1 * grad_acc . s``, s the move actually
-      made, clamping included): the pair (s, y) enters the history, the next step starts from here;
+      made, clamping included) or lies within the evaluation noise of the best accepted loss
+      (``f <= f_best + tol``, ``tol = NOISE_MARGIN * noise * f_best``): the pair (s, y) enters the history,
+      the next step starts from here. With ``noise`` = 0 only the Armijo test remains;
     * otherwise rejects it: the parameter goes back onto the segment from the last accepted point, at the
       minimiser of the quadratic through f_acc, its slope and the trial's loss (kept within [0.1, 0.5] of the
       segment); the step scale that later steps start from shrinks with it and regrows x2 per accepted step.
       Two rejections in a row drop the curvature history (it predicted badly), as does a direction that is
       not a descent direction;
+    * never takes a step too short to be judged: where the linear model promises a decrease below ``tol``
+      (the first, steepest-descent step of a large gradient; a step scale shrunk by rejections) the step is
+      lengthened until it promises ``tol`` - never beyond the full quasi-Newton step ``lr``, except on a
+      steepest-descent step, whose length is a guess anyway;
     * with ``floor`` (a lower bound of the loss, e.g. 0), caps the step so that the quadratic model L-BFGS
       assumes along d (slope grad.d, curvature -grad.d) promises at most ``max_drop`` of the way down to the
       floor: a model that predicts a loss below what is possible has too little curvature, and its full step
-      is the overshoot that would be rejected.
+      is the overshoot that would be rejected;
+    * after ``RECOVER_AFTER`` rejections in a row, recovers: drops the history, resets the step scale and
+      starts again from steepest descent at the best point (``recoveries`` counts them). When
+      ``MAX_RECOVERIES`` recoveries in a row found no acceptable step (``RECOVER_AFTER`` more rejections after the
+      last), ``stalled`` becomes True.
 
-    So a rejected trial costs one evaluation, the same as a step; accepted losses never rise; and it works
-    with a replayed CUDA graph (one forward and backward per call at the current parameter). ``best_loss``
-    is the last accepted loss; ``accepted`` tells whether the latest evaluation was accepted.
+    So a rejected trial costs one evaluation, the same as a step; no accepted loss exceeds the best by more
+    than the noise (never 2x); and it works with a replayed CUDA graph (one forward and backward per call at
+    the current parameter, in the same precision). ``best_loss`` is the lowest accepted loss; ``accepted``
+    tells whether the latest evaluation was accepted.
 
     The pairs use the displacement actually made (``param - accepted point``), so a clamp applied between
     steps (``stylize`` clamps pixels to [0, 1]) does not corrupt the curvature estimate as ``t * d`` would.
     """
 
     def __init__(self, param: torch.Tensor, lr: float = 1.0, history_size: int = 10, c1: float = 1e-4,
-                 floor: Optional[float] = None, max_drop: float = 0.5) -> None:
+                 floor: Optional[float] = None, max_drop: float = 0.5, noise: float = 0.0) -> None:
         super().__init__(param, lr=lr, history_size=history_size)
-        self.c1, self.floor, self.max_drop = float(c1), floor, float(max_drop)
+        if noise < 0:
+            raise ValueError(f"noise must be >= 0 (a relative rounding error), got {noise}")
+        self.c1, self.floor, self.max_drop, self.noise = float(c1), floor, float(max_drop), float(noise)
         self.accepted = True
         self.rejections = 0  # in total
+        self.recoveries = 0  # in total
         self.best_loss = math.inf
+        self._f_acc = math.inf  # the loss at the accepted point (within tol of best_loss)
         self._x_acc: Optional[torch.Tensor] = None  # the last accepted point, flattened
         self._scale = 1.0  # the next step's fraction of lr
         self._in_a_row = 0  # consecutive rejections
+        self._recovering = 0  # recoveries since the last accepted step
+
+    @property
+    def stalled(self) -> bool:
+        """True when every trial since ``MAX_RECOVERIES`` recoveries in a row was rejected: it cannot move."""
+        return self._in_a_row >= (MAX_RECOVERIES + 1) * RECOVER_AFTER
+
+    def tolerance(self) -> float:
+        """How far above the best loss a trial may land and still be accepted: the evaluations' rounding noise."""
+        return NOISE_MARGIN * self.noise * abs(self.best_loss) if math.isfinite(self.best_loss) else 0.0
+
+    def _judgeable(self, t: float, grad_dot_d: float, limit: float) -> float:
+        """``t``, lengthened (up to ``limit``) so that the linear decrease ``-t grad.d`` is at least the tolerance."""
+        tol = self.tolerance()
+        if tol <= 0 or grad_dot_d >= 0 or -t * grad_dot_d >= tol:
+            return t
+        return max(t, min(limit, tol / -grad_dot_d))
+
+    def _capped(self, t: float, f: float, grad_dot_d: float) -> float:
+        """``t`` capped by the floor: the quadratic model along d promises at most ``max_drop`` of the way down."""
+        if self.floor is not None and grad_dot_d < 0:
+            # The quadratic model along d (curvature -grad.d, what L-BFGS assumes) falls by -t grad.d / 2 at t = 1.
+            return min(t, self.max_drop * 2 * (f - self.floor) / -grad_dot_d)
+        return t
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
@@ -220,41 +272,45 @@ class SafeguardedLBFGS(LBFGS):
         dots = self._dots()
         # grad_acc . s = grad . s - y . s = -(s . q0) - (s . y)
         slope = -dots[2 * m][2] - dots[2 * m][1]
-        if not (math.isfinite(f) and f <= self.best_loss + self.c1 * min(slope, 0.0)):
+        armijo = f <= self._f_acc + self.c1 * min(slope, 0.0)
+        if not (math.isfinite(f) and (armijo or f <= self.best_loss + self.tolerance())):
             return self._reject(loss, f, slope)
-        self.accepted, self._in_a_row = True, 0
+        self.accepted, self._in_a_row, self._recovering = True, 0, 0
         self.steps += 1
-        self.best_loss = f
+        self.best_loss, self._f_acc = min(self.best_loss, f), f
         self._x_acc.copy_(x)
         if dots[2 * m + 2][2] <= 0:
             return loss  # an exact stationary point
         grad_dot_d = self._direction(dots)
         self.prev_grad.copy_(grad)
+        steepest = not self._slots
         if not grad_dot_d < 0:  # the history no longer describes the function: start again from -grad
             self._reset()
-            grad_dot_d = self._direction_from_reset(dots)
+            grad_dot_d, steepest = self._direction_from_reset(dots), True
         self._scale = min(1.0, 2.0 * self._scale)
-        self.t = self.lr * self._scale
-        if self.floor is not None and grad_dot_d < 0:
-            # The quadratic model along d (curvature -grad.d, what L-BFGS assumes) falls by -t grad.d / 2 at t = 1.
-            # A model that promises more than ``max_drop`` of the way down to the floor has too little curvature.
-            self.t = min(self.t, self.max_drop * 2 * (f - self.floor) / -grad_dot_d)
+        t = self._judgeable(self.lr * self._scale, grad_dot_d, math.inf if steepest else self.lr)
+        self.t = self._capped(t, f, grad_dot_d)
         self.param.add_(self.d.view_as(self.param), alpha=self.t)
         return loss
 
     def _first(self, loss: torch.Tensor, f: float, grad: torch.Tensor) -> torch.Tensor:
-        """The first evaluation: accept it and move along -grad by ``lr * min(1, 1 / |grad|_1)`` (as ``LBFGS``)."""
+        """The first evaluation: accept it and move along -grad by ``lr * min(1, 1 / |grad|_1)`` (as ``LBFGS``),
+        lengthened where that is too short to be judged against the noise."""
         l1 = float(grad.abs().sum())
-        self.accepted, self.best_loss = True, f
+        self.accepted, self.best_loss, self._f_acc = True, f, f
         if l1 <= 0 or not math.isfinite(f):
             return loss
         self.steps = 1
         self._x_acc = self.param.detach().reshape(-1).clone()
         self.d = grad.neg()
         self.prev_grad = grad.clone(memory_format=torch.contiguous_format)
-        self.t = min(1.0, 1.0 / l1) * self.lr
-        self.param.add_(self.d.view_as(self.param), alpha=self.t)
+        self._steepest(f, -float(grad.dot(grad)), min(1.0, 1.0 / l1) * self.lr)
         return loss
+
+    def _steepest(self, f: float, grad_dot_d: float, t: float) -> None:
+        """Move from the accepted point along ``self.d`` (steepest descent) by ``t``, lengthened and capped."""
+        self.t = self._capped(self._judgeable(t, grad_dot_d, math.inf), f, grad_dot_d)
+        self.param.add_(self.d.view_as(self.param), alpha=self.t)
 
     def _direction_from_reset(self, dots: List[List[float]]) -> float:
         """-h_diag * grad after the history was dropped (h_diag: the last kept pair's scale)."""
@@ -264,20 +320,42 @@ class SafeguardedLBFGS(LBFGS):
         return -self.h_diag * dots[2 * m + 2][2]
 
     def _reject(self, loss: torch.Tensor, f: float, slope: float) -> torch.Tensor:
-        """Go back towards the accepted point along the trial's segment s (in the scratch rows) and shrink."""
+        """Go back towards the accepted point along the trial's segment s (in the scratch rows) and shrink; after
+        ``RECOVER_AFTER`` rejections in a row, recover instead (``_recover``)."""
         self.accepted = False
         self.rejections += 1
         self._in_a_row += 1
-        rise = f - self.best_loss - slope
+        assert self._x_acc is not None
+        if self._in_a_row % RECOVER_AFTER == 0 and self._recovering < MAX_RECOVERIES:
+            return self._recover(loss)
+        rise = f - self._f_acc - slope
         frac = -slope / (2 * rise) if slope < 0 and rise > 0 and math.isfinite(rise) else 0.1
         frac = min(max(frac, 0.1), 0.5)
         self._scale *= frac
         if self._in_a_row >= 2:
             self._reset()
-        assert self._x_acc is not None
         m = self.history_size
         s = self._scratch(self.param)[2 * m]
         self.param.copy_(torch.add(self._x_acc, s, alpha=frac).view_as(self.param))
+        return loss
+
+    def _recover(self, loss: torch.Tensor) -> torch.Tensor:
+        """Start again from the accepted point: no history, step scale 1, a steepest-descent step along the
+        accepted point's gradient of the length its curvature ``h_diag`` suggests (or the first step's rule)."""
+        assert self._x_acc is not None and self.prev_grad is not None
+        self.recoveries += 1
+        self._recovering += 1
+        self._reset()
+        self._scale = 1.0
+        self.param.copy_(self._x_acc.view_as(self.param))
+        self.d = self.prev_grad.neg()
+        g2 = float(self.prev_grad.dot(self.prev_grad))
+        l1 = float(self.prev_grad.abs().sum())
+        if g2 <= 0:
+            return loss
+        # Each recovery tries a 10x longer first step: the shorter ones were rejected.
+        t = min(1.0, 1.0 / l1) * self.lr * 10.0 ** self._recovering
+        self._steepest(self._f_acc, -g2, t)
         return loss
 
 

@@ -31,6 +31,9 @@ class LossPlot:
         self._canvas = FigureCanvasAgg(self._fig)
         self._ax = self._fig.add_subplot(1, 1, 1)
         self._lines = {key: self._ax.plot([], [], color=color, lw=1.5, label=key)[0] for key, color in TERMS}
+        # Rejected trials (``accepted`` False): hollow circles of the term's colour, not joined into its line.
+        self._rejected = {key: self._ax.plot([], [], color=color, ls="none", marker="o", markerfacecolor="none",
+                                             markersize=3.5, markeredgewidth=0.9)[0] for key, color in TERMS}
         self._marks: list[Any] = []
         self._ax.set_yscale("log")
         self._ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
@@ -48,17 +51,23 @@ class LossPlot:
                                   bottom=min(0.5, 0.6 * font_pt / 12 / (height / 100)), top=top)
 
     def render(self, history: Sequence[dict[str, float]], marks: Sequence[int] = ()) -> bytes:
-        """PNG of ``history`` (dicts with ``step`` and the terms), dashed vertical lines at the steps ``marks``."""
+        """PNG of ``history`` (dicts with ``step`` and the terms), dashed vertical lines at the steps ``marks``.
+        Entries with ``accepted`` False (trials the optimiser undid) are hollow circles off the lines."""
         with self._lock:
             ax = self._ax
-            steps = [h["step"] for h in history]
+            kept = [h for h in history if h.get("accepted", True)]
+            undone = [h for h in history if not h.get("accepted", True)]
+            steps = [h["step"] for h in kept]
             shown = []
             for key, line in self._lines.items():
-                values = [h.get(key, 0.0) for h in history]
+                values = [h.get(key, 0.0) for h in kept]
                 visible = any(v > 0 for v in values)
                 positive = [v if v > 0 else math.nan for v in values]  # a zero (e.g. content at step 0) has no log
                 line.set_data(steps if visible else [], positive if visible else [])
                 line.set_visible(visible)
+                trials = [(h["step"], h.get(key, 0.0)) for h in undone if h.get(key, 0.0) > 0] if visible else []
+                self._rejected[key].set_data([t[0] for t in trials], [t[1] for t in trials])
+                self._rejected[key].set_visible(bool(trials))
                 if visible:
                     shown.append(line)
             self._hint.set_visible(not shown)

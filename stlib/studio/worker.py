@@ -353,7 +353,7 @@ class Worker:
             self._work_image, self._work_preserve = work, s.preserve_color
             self.image = shown
             call.last_image = work
-            self.history.append({"step": base + info.step, **info.losses})
+            self.history.append({"step": base + info.step, **info.losses, "accepted": info.accepted})
             throttled = now - self._preview_time < MIN_PREVIEW_INTERVAL_S
             if call.first_preview is not None and throttled and info.step < info.steps:
                 return  # fast steps (a GPU): do not flood the browser; a call's first and last pictures always go
@@ -382,7 +382,9 @@ class Worker:
             return
         why = f" ({result.stopped})" if result is not None and result.stopped else ""
         total = int(self.history[-1]["step"]) if self.history else result.steps
-        self.listener.on_status(f"Done: {result.steps} steps in {format_seconds(result.elapsed)} ({total} in all), final loss "
+        stalled = result.stop_reason == StopReason.STALLED
+        done = "Stalled (the optimiser could not lower the loss)" if stalled else "Done"
+        self.listener.on_status(f"{done}: {result.steps} steps in {format_seconds(result.elapsed)} ({total} in all), final loss "
                              f"{result.history[-1]['total']:.3g}{why}.", "done")
 
     # ------------------------------------------------------------------ speed
