@@ -189,23 +189,30 @@ plots.plot_losses(reconstructions, key="content")
 """),
     ("md", r"""
 How to read the plot: each curve is one reconstruction's content loss, step by step, on a log scale. A
-**dot** marks the step whose image the run returned - its lowest loss. A curve that **ends early** belongs
-to a run that stopped by itself: its best loss had stopped improving, so more steps would change nothing
-(`reconstructions["relu1_2"].stopped` says by how little it improved, over how many steps).
+filled **dot** marks the step whose image the run returned - its lowest loss; **hollow circles** are trial
+steps the optimiser undid because they raised the loss (notebook 04 explains why). A curve that **ends
+early** (try more steps) belongs to a run that stopped by itself: its best loss had stopped improving, so
+more steps would change nothing (the run's `.stopped` says why and when).
 
-The curves fall at very different speeds and depths: the shallowest layer is inverted almost exactly
-within a few dozen steps and stops early, while the deepest is still creeping down when the budget ends.
+The curves fall at very different speeds and depths: the shallower the layer, the further its loss falls.
+The shallowest is inverted almost exactly within a few dozen steps and then stays flat, while the deepest
+is still creeping down when the budget ends.
 """),
     ("code", r"""
 # NBVAL_CHECK_OUTPUT
-# The claim above, measured: how far each loss fell, and which runs stopped early.
-fell = {layer: min(h["content"] for h in r.history) / r.history[0]["content"] for layer, r in reconstructions.items()}
-course.claim("the shallowest layer's loss falls furthest and its run stops early, while the deepest still runs "
-             "to the end of its budget",
-             fell["relu1_2"] < fell["relu5_2"] and reconstructions["relu1_2"].stop_reason is not None
-             and len(reconstructions["relu5_2"].history) == RECON_STEPS,
-             "lowest loss / loss at the start: " + ", ".join(f"{k} {v:.1e}" for k, v in fell.items())
-             + "; steps run: " + ", ".join(f"{k} {len(r.history)}" for k, r in reconstructions.items()))
+# The claim above, measured: how far each loss fell, when the shallowest flattened, when the deepest peaked.
+losses = {layer: [h["content"] for h in r.history] for layer, r in reconstructions.items()}
+fell = {layer: min(v) / v[0] for layer, v in losses.items()}
+flat_at = next(i for i, v in enumerate(losses["relu1_2"], start=1) if v <= 2 * min(losses["relu1_2"]))
+deep_best = 1 + losses["relu5_2"].index(min(losses["relu5_2"]))
+ratios = list(fell.values())
+course.claim("the shallower the layer, the further its loss falls; the shallowest is within 2x of its lowest loss "
+             "within 50 steps, the deepest reaches its lowest only in the last fifth of its steps",
+             all(a < b for a, b in zip(ratios, ratios[1:])) and flat_at <= 50
+             and deep_best > 0.8 * len(losses["relu5_2"]),
+             "lowest / first loss: " + ", ".join(f"{k} {v:.1e}" for k, v in fell.items())
+             + f"; relu1_2 within 2x of its lowest at step {flat_at}; relu5_2 lowest at step {deep_best} of "
+             f"{len(losses['relu5_2'])}")
 """),
     ("md", r"""
 **Next:** the other half of the method - a representation of *style* that ignores where
