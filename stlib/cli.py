@@ -287,12 +287,8 @@ def _exit_code(result, saved: Path, out: Path, interrupts: "_Interrupts") -> int
 # ----------------------------------------------------------------------------------------------- commands
 def _cmd_transfer(args: argparse.Namespace) -> int:
     """``stlib transfer CONTENT STYLE -o OUT``."""
-    options = {
-        "size": args.size, "steps": args.steps, "style_weight": args.style_weight,
-        "content_weight": args.content_weight, "tv_weight": args.tv_weight, "optimizer": args.optimizer,
-        "init": args.init, "seed": args.seed, "scales": args.scales, "preserve_color": args.preserve_color,
-        "style_masks": args.masks,
-    }
+    options = {name: getattr(args, name) for name in _declared_flags()}  # None (not given): stylize's default
+    options["style_masks"] = args.masks
     if args.region_style and not args.masks:
         raise ValueError("--region-style needs --masks: the mask says where each style goes")
     style = [args.style, *args.region_style] if args.masks else args.style
@@ -435,6 +431,41 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _declared_flags() -> "dict[str, Any]":
+    """``{option: dataclass field}`` for the run options that have a command-line flag (``stlib.engine.options``)."""
+    from dataclasses import fields
+
+    from .engine.options import RunOptions
+
+    return {f.name: f for f in fields(RunOptions) if f.metadata["flag"] is not None}
+
+
+def _flag_parser(name: str, parse: Any, check: Any) -> Any:
+    """argparse's ``type`` for option ``name``: ``parse`` the text; a whole number is also checked by the option's
+    own check, so a bad count is a usage error that names the flag (``argument --steps: steps must be ...``). A
+    bad weight is left to ``stylize``, whose one-line error names it."""
+    def parser(text: str) -> Any:
+        try:
+            value = parse(text)
+            if parse is int:
+                check(name, value)
+        except (ValueError, KeyError) as err:
+            raise argparse.ArgumentTypeError(str(err).strip("'\"")) from None
+        return value
+    parser.__name__ = parse.__name__  # argparse names the type in "invalid int value"
+    return parser
+
+
+def _add_declared_options(p: argparse.ArgumentParser) -> None:
+    """One flag per declared run option with a ``flag`` (``--style-weight`` for ``style_weight``), its help text
+    from the declaration; unset flags stay None, so ``stylize`` fills in its own defaults."""
+    for name, f in _declared_flags().items():
+        choices = f.metadata["choices"]
+        kwargs: dict[str, Any] = {"choices": list(choices)} if choices else {
+            "type": _flag_parser(name, f.metadata["flag"], f.metadata["check"])}
+        p.add_argument("--" + name.replace("_", "-"), help=f.metadata["help"], **kwargs)
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default: auto)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
@@ -459,17 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("content", metavar="CONTENT", help="content image: path, URL or bundled name (e.g. astronaut)")
     t.add_argument("style", metavar="STYLE", help="style image: path, URL or bundled name (e.g. swirls)")
     t.add_argument("-o", "--output", required=True, metavar="OUT", help="output image (.png or .jpg)")
-    t.add_argument("--size", type=_positive_int, help="long edge in pixels (default: 512 on a GPU, 256 on a CPU)")
-    t.add_argument("--steps", type=_non_negative_int, help="optimisation steps (per scale; default 300)")
-    t.add_argument("--style-weight", type=float, help="style weight (default: from the preset)")
-    t.add_argument("--content-weight", type=float, help="content weight (default: from the preset)")
-    t.add_argument("--tv-weight", type=float, help="total-variation weight (default: from the preset)")
-    t.add_argument("--optimizer", choices=["lbfgs", "lbfgs-plain", "adam"],  # = engine.settings.OPTIMIZERS
-                   help="default: lbfgs (safeguarded); lbfgs-plain: without the safeguard, as torch's tutorial")
-    t.add_argument("--init", choices=["content", "noise", "style"], help="starting image (default: content)")
-    t.add_argument("--seed", type=int, help="seed for init=noise (default 0)")
-    t.add_argument("--scales", type=_positive_int, help="coarse-to-fine octaves, e.g. 3 = size/4, size/2, size")
-    t.add_argument("--preserve-color", choices=["luminance", "histogram"], help="keep the photo's colours")
+    _add_declared_options(t)
     t.add_argument("--masks", metavar="MASK",
                    help="spatial control: a region mask (bundled name such as rocket_sky, or a greyscale image); "
                         "STYLE paints its white region, --region-style the black one")

@@ -134,28 +134,6 @@ def region_targets(grams: Sequence[Mapping[str, torch.Tensor]]) -> "dict[str, to
     return {name: torch.stack([g[name].reshape(g[name].shape[-2:]) for g in grams]).unsqueeze(0) for name in grams[0]}
 
 
-def with_regions(targets: Mapping[str, Any], model: Any, styles: Sequence[torch.Tensor],
-                 style_layers: Mapping[str, float], masks: torch.Tensor, image_hw: "tuple[int, int]",
-                 normalize: Union[bool, str, None] = True) -> "dict[str, Any]":
-    """``stlib.compute_targets``'s result with per-region style targets: ``style`` becomes ``{layer: (1, R, C, C)}``
-    (region r's target is the Gram matrix of ``styles[r]``) and ``masks`` ``{layer: (1, R, h, w)}``, the masks
-    resized to the image ``image_hw`` and carried down to each style layer. ``stlib.objective`` then uses
-    guided Gram matrices."""
-    from .gram import gram_matrix
-    from .model import extract_features
-
-    if masks.shape[1] != len(styles):
-        raise ValueError(f"the masks have {masks.shape[1]} regions but {len(styles)} styles were given: one style "
-                         "per region (for a greyscale mask: the first for white, the second for black)")
-    device = next(iter(targets["content"].values())).device if targets["content"] else masks.device
-    with torch.no_grad():
-        grams = [{n: gram_matrix(f, normalize) for n, f in extract_features(model, s, style_layers).items()}
-                 for s in styles]
-    resized = load_masks(masks, size=image_hw).to(device)
-    return {**targets, "style": region_targets(grams) if style_layers else {},
-            "masks": layer_masks(resized, list(style_layers))}
-
-
 def resolve_masks(style_masks: Any, n_styles: int, style_blend: Any = None) -> "torch.Tensor | None":
     """``stylize``'s ``style_masks`` loaded as (1, R, H, W) and checked against the number of styles; None without."""
     if style_masks is None:

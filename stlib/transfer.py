@@ -19,40 +19,20 @@ import torch
 from .color import recombine_color
 from .engine.monitor import RunMonitor
 from .engine.objective import compute_targets, objective
-from .engine.optim import EVAL_NOISE, LBFGS, Adam, SafeguardedLBFGS
+from .engine.optim import make_optimizer
 from .engine.precision import autocast, memory_format
 from .engine.scales import initial_image, scale_plan, upsampled
 from .engine.budget import explains_memory_errors
-from .engine.settings import (LayerSpec, RunImages, RunSettings, check_image_sizes, count_styles, load_run_images,
-                              resolve_model, resolve_settings)
+from .engine.options import LayerSpec, RunOptions
+from .engine.settings import (RunImages, RunSettings, check_image_sizes, count_styles, load_run_images, resolve_model,
+                              resolve_settings)
 from .engine.steps import Closure, NonFiniteLoss, make_step
 from .images import WORKING_MAX_SIZE, resize
 from .model import VGG19Features
-from .regions import resolve_masks, with_regions
+from .regions import resolve_masks
 from .result import StepInfo, StopReason, StylizeResult
 
 __all__ = ["stylize", "compute_targets", "objective", "scale_plan", "StepInfo", "StopReason", "StylizeResult"]
-
-#: L-BFGS curvature pairs kept: few, because the per-step clamp to [0, 1] makes old pairs stale (a longer
-#: history optimised worse) and each pair costs 24 bytes per pixel (benchmarks/README.md, "L-BFGS history").
-LBFGS_HISTORY = 10
-
-
-def make_optimizer(name: str, x: torch.Tensor, lr: float | None, precision: str = "fp32") -> LBFGS | Adam:
-    """The optimiser for the image ``x``: "lbfgs" (safeguarded, lr 1), "lbfgs-plain" (lr 1) or "adam" (lr 0.02).
-    ``precision`` (of the forward/backward pass) sets the safeguard's noise tolerance (``EVAL_NOISE``).
-
-    stlib.engine.optim's, which work without importing torch._dynamo (~1 s, ~180 MB); the plain L-BFGS and Adam
-    compute what torch.optim's do, one closure evaluation per step.
-    """
-    if name == "adam":
-        return Adam(x, lr=lr or 0.02)
-    if name == "lbfgs-plain":
-        return LBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY)
-    # floor=0: every term of the objective is >= 0, so a step whose model promises more than half the way down
-    # to 0 has too little curvature (the cap kept the course's settings free of >2x rises; test_course_settings).
-    return SafeguardedLBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY, floor=0.0, noise=EVAL_NOISE[precision])
-
 
 @explains_memory_errors
 def stylize(
@@ -128,22 +108,23 @@ def stylize(
     ``callback(StepInfo)`` runs every ``every`` steps and at the end; returning False stops the run.
     ``stop``: anything with ``is_set()`` (e.g. ``threading.Event``), checked every step.
 
+    The keywords from ``content_weight`` to ``cuda_graph`` are the run options declared (with their checks) in
+    ``stlib.engine.options.RunOptions``; ``model``, ``weights``, ``pooling`` and ``device`` pick the network.
+
     Nothing is lost: Ctrl-C returns the best image so far, a non-finite loss returns the last finite
     image, and ``result.stopped`` says what happened.
     """
+    options = RunOptions.pick(locals())  # the declared run options (stlib.engine.options), checked
     t_start = time.perf_counter()
     model, dev = resolve_model(model, weights, pooling, device)
-    run = resolve_settings(
-        model, dev, count_styles(style), content_weight=content_weight, style_weight=style_weight,
-        tv_weight=tv_weight, content_layers=content_layers, style_layers=style_layers, optimizer=optimizer, lr=lr,
-        init=init, seed=seed, size=size, scales=scales, steps=steps, precision=precision, cuda_graph=cuda_graph,
-        preserve_color=preserve_color, style_blend=style_blend, gram_norm=gram_norm, rtol=rtol, every=every)
+    run = resolve_settings(model, dev, count_styles(style), options)
     masks = resolve_masks(style_masks, count_styles(style), style_blend)
-    images = load_run_images(content, style, run.preserve_color, max_size=max(run.plan[-1][0], WORKING_MAX_SIZE))
+    images = load_run_images(content, style, run.options.preserve_color,
+                             max_size=max(run.plan[-1][0], WORKING_MAX_SIZE))
     check_image_sizes(images, run)
     model.to(memory_format=memory_format(run.precision, dev))  # channels-last where it is faster
-    monitor = RunMonitor(run.total_steps, progress=progress, every=run.every, rtol=run.rtol, callback=callback,
-                         stop=stop, t_start=t_start)
+    monitor = RunMonitor(run.total_steps, progress=progress, every=run.options.every, rtol=run.options.rtol,
+                         callback=callback, stop=stop, t_start=t_start)
     setup_time = time.perf_counter() - t_start
     x: torch.Tensor | None = None
     graph_used = False
@@ -165,7 +146,7 @@ def stylize(
 
     assert x is not None
     image = x.detach().float().clamp(0, 1)
-    if run.preserve_color == "luminance":
+    if run.options.preserve_color == "luminance":
         image = recombine_color(image, resize(images.content, tuple(image.shape[-2:])).to(image.device))
     return StylizeResult(
         image=image.cpu(), history=monitor.history, elapsed=time.perf_counter() - t_start, setup_time=setup_time,
@@ -184,22 +165,21 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
     ``masks`` (1, R, H, W): one region per style, matched with guided Gram matrices (``stlib.regions``)."""
     content = resize(images.work_content, side).to(run.device)
     styles = [resize(s, side).to(run.device) for s in images.styles]
-    start = initial_image(run.init, content, styles[0], run.seed) if previous is None else upsampled(previous, content)
+    start = (initial_image(run.init, content, styles[0], run.options.seed) if previous is None
+             else upsampled(previous, content))
     x = start.detach().clamp(0, 1).clone().requires_grad_(True)
     monitor.start_scale(x)
     if n_steps == 0:
         return x.detach(), False
     with autocast(run.precision, run.device):
         targets = compute_targets(model, content, styles, run.content_layers, run.style_layers, run.blend,
-                                  run.gram_norm)
-        if masks is not None:
-            targets = with_regions(targets, model, styles, run.style_layers, masks, tuple(content.shape[-2:]),
-                                   run.gram_norm)
+                                  run.options.gram_norm, masks=masks)
     loss_fn = functools.partial(objective, model, targets=targets, content_layers=run.content_layers,
                                 style_layers=run.style_layers, content_weight=run.content_weight,
-                                style_weight=run.style_weight, tv_weight=run.tv_weight, gram_norm=run.gram_norm)
-    step, graphed = make_step(loss_fn, x, run.precision, model, run.cuda_graph)
-    optimizer = make_optimizer(run.optimizer, x, run.lr, run.precision)
+                                style_weight=run.style_weight, tv_weight=run.tv_weight,
+                                gram_norm=run.options.gram_norm)
+    step, graphed = make_step(loss_fn, x, run.precision, model, run.options.cuda_graph)
+    optimizer = make_optimizer(run.options.optimizer, x, run.options.lr, run.precision)
     closure = Closure(step, x, monitor.observe)
     for local in range(n_steps):
         if monitor.should_stop():

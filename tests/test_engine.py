@@ -8,6 +8,7 @@ import torch
 
 import stlib
 from stlib.engine import settings as E
+from stlib.engine.options import RunOptions
 from stlib.engine.monitor import CONVERGENCE_MIN_STEPS, RunMonitor
 from stlib.engine.objective import compute_targets, fast_style_layer_loss, objective
 from stlib.engine.scales import initial_image, scale_plan, upsampled
@@ -23,7 +24,7 @@ OPTIONS = dict(content_weight=None, style_weight=None, tv_weight=None, content_l
 
 
 def settings(vgg, n_styles=1, **changes):
-    return E.resolve_settings(vgg, torch.device("cpu"), n_styles, **{**OPTIONS, **changes})
+    return E.resolve_settings(vgg, torch.device("cpu"), n_styles, RunOptions(**{**OPTIONS, **changes}))
 
 
 def test_settings_fill_in_the_preset_and_the_default_size(vgg):

@@ -6,7 +6,8 @@ import pytest
 
 import stlib
 from stlib.engine.budget import CPU_RUN_OVERHEAD_BYTES, Calibration, Estimate, calibrate, estimate
-from stlib.transfer import LBFGS_HISTORY, scale_plan
+from stlib.engine.optim import LBFGS_HISTORY
+from stlib.transfer import scale_plan
 
 #: A made-up machine: 5 ms per step plus 1 us per pixel; 1000 bytes per pixel; 800 MB of runtime.
 CAL = Calibration(device="cpu", precision="bf16", overhead_s=0.005, seconds_per_pixel=1e-6,
@@ -38,6 +39,16 @@ def test_memory_follows_the_model_by_hand():
     assert big.peak_bytes == int(800_000_000 + CPU_RUN_OVERHEAD_BYTES + 2000 * 2000 * per_pixel)
     adam = est(100, steps=10, optimizer="adam")
     assert adam.peak_bytes < e.peak_bytes
+    assert est(100, steps=10, optimizer="lbfgs-plain").peak_bytes == e.peak_bytes  # the same history of pairs
+
+
+def test_estimate_accepts_every_optimizer_stylize_accepts():
+    from stlib.engine import settings
+    from stlib.engine.optim import OPTIMIZERS
+
+    assert settings.OPTIMIZERS is OPTIMIZERS  # stylize validates against the same names
+    for name in OPTIMIZERS:  # raised a ValueError for "lbfgs-plain" before issue 17
+        assert est(64, optimizer=name).sizes == (64,)
 
 
 def test_monotone_in_size_and_steps():

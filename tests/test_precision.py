@@ -102,16 +102,20 @@ def test_memory_format_is_channels_last_only_for_reduced_precision():
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("normalize", [True, "hw", False])
 @pytest.mark.parametrize("chunk", [P.GRAM_CHUNK_ELEMENTS, 13])  # 13 values: chunks of 2 positions, one ragged
-def test_fp32_gram_matches_gram_matrix_and_its_gradient(dtype, channels_last, normalize, chunk):
+@pytest.mark.parametrize("two", [False, True])
+def test_fp32_gram_matches_gram_matrix_and_its_gradient(dtype, channels_last, normalize, chunk, two):
     gen = torch.Generator().manual_seed(1)
     feats = torch.randn(2, 6, 5, 7, generator=gen).to(dtype)
     if channels_last:
         feats = feats.contiguous(memory_format=torch.channels_last)
     weight = torch.randn(2, 6, 6, generator=gen)
     a, b = feats.clone().requires_grad_(True), feats.clone().requires_grad_(True)
-    got, want = P.fp32_gram(a, normalize, chunk_elements=chunk), gram_matrix(b, normalize)
+    got, want = P.fp32_gram(a, normalize, chunk_elements=chunk, two_products=two), gram_matrix(b, normalize)
     assert got.dtype == torch.float32 and got.shape == (2, 6, 6)
-    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    # half-precision features on a CPU: two half-precision products (P._split_half_gram), whose second
+    # result is rounded to bf16 - float32 sums to ~2^-17 (relative) instead of ~2^-24
+    tol = 1e-5 if (two and dtype != torch.float32) else 1e-6
+    torch.testing.assert_close(got, want, rtol=tol, atol=tol * float(want.abs().max()))
     (got * weight).sum().backward()
     (want * weight).sum().backward()
     assert a.grad.dtype == dtype and a.grad.shape == feats.shape
@@ -166,8 +170,8 @@ def test_grams_and_losses_stay_fp32_under_autocast(vgg, tiny_pair):
         assert P.fp32_gram(feats["relu2_1"]).dtype == torch.float32
         targets = compute_targets(vgg, content, [style], c_layers, s_layers, [1.0])
         terms = objective(vgg, content.clone(), targets, c_layers, s_layers, 1.0, 1e5, 1.0)
-    assert all(g.dtype == torch.float32 for g in targets["style"].values())
-    assert all(t.dtype == torch.float32 for t in targets["content"].values())
+    assert all(g.dtype == torch.float32 for g in targets.style.values())
+    assert all(t.dtype == torch.float32 for t in targets.content.values())
     assert all(terms[k].dtype == torch.float32 for k in ("content", "style", "tv", "total"))
     assert all(v.dtype == torch.float32 for v in terms["layers"].values())
 
@@ -245,3 +249,39 @@ def test_fp32_gram_of_half_features_on_cuda_is_exact_to_float32_sums(dtype, fp32
     flat = feats.double().reshape(1, 64, -1)
     ref = flat @ flat.transpose(1, 2) / flat[0].numel()
     torch.testing.assert_close(gram.double(), ref, rtol=1e-5, atol=0)
+
+
+# ------------------------------------------------------------------ the two-product half-precision Gram (CPU)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_split_half_gram_gives_float32_sums_where_the_kernel_allows(dtype):
+    """high + low equals the float64 Gram of the (exact) half-precision values to float32 accuracy; one rounded
+    product alone is ~100x further off. Skipped where the matmul does not fuse its input into the sums."""
+    if not P._split_half_gram_is_exact(torch.device("cpu"), dtype):
+        pytest.skip(f"this CPU's {dtype} matmul rounds before adding its input")
+    rows = torch.rand(2, 96, 700, generator=torch.Generator().manual_seed(5)).to(dtype)
+    exact = rows.double() @ rows.double().transpose(1, 2)
+    got = P._split_half_gram(rows, rows.transpose(1, 2))
+    one = torch.bmm(rows, rows.transpose(1, 2)).double()
+    assert got.dtype == torch.float32
+    err = float((got.double() - exact).abs().max() / exact.abs().max())
+    assert err < 2e-5 and float((one - exact).abs().max() / exact.abs().max()) > 20 * err
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fp32_gram_of_bf16_features_matches_the_float64_gram(channels_last):
+    f = torch.rand(1, 48, 20, 18, generator=torch.Generator().manual_seed(6)).bfloat16()
+    if channels_last:
+        f = f.contiguous(memory_format=torch.channels_last)
+    flat = f.double().flatten(2)
+    exact = flat @ flat.transpose(1, 2) / flat[0].numel()
+    got = P.fp32_gram(f, two_products=True)
+    assert got.dtype == torch.float32 and torch.allclose(got.double(), exact, rtol=2e-5, atol=0)
+    assert torch.allclose(P.fp32_gram(f).double(), exact, rtol=2e-6, atol=0)  # the default: float32 sums
+
+
+def test_fp32_gram_falls_back_to_the_chunked_sum(monkeypatch):
+    monkeypatch.setattr(P, "_split_half_gram_is_exact", lambda device, dtype: False)
+    f = torch.rand(1, 16, 12, 12, generator=torch.Generator().manual_seed(7)).bfloat16()
+    flat = f.double().flatten(2)
+    got = P.fp32_gram(f, two_products=True)
+    assert torch.allclose(got.double(), flat @ flat.transpose(1, 2) / flat[0].numel(), rtol=2e-6, atol=0)

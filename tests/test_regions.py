@@ -124,8 +124,8 @@ def test_one_full_region_gives_the_plain_objective(vgg, tiny_pair):
     content, style = tiny_pair
     layers, s_layers = {"relu4_2": 1.0}, {"relu1_1": 1.0, "relu3_1": 2.0}
     targets = compute_targets(vgg, content, [style], layers, s_layers, [1.0])
-    guided = stlib.regions.with_regions(targets, vgg, [style], s_layers, torch.ones(1, 1, 5, 5),
-                                        tuple(content.shape[-2:]))
+    guided = compute_targets(vgg, content, [style], layers, s_layers, [1.0], masks=torch.ones(1, 1, 5, 5))
+    assert targets.masks is None and set(guided.masks) == set(s_layers)
     x = torch.rand(content.shape, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         plain = objective(vgg, x, targets, layers, s_layers, 1.0, 1e4, 0.0)

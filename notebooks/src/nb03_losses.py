@@ -90,7 +90,7 @@ loss $E_l$ of each style layer at the start of a run.
     ("code", r"""
 with torch.no_grad():
     feats = stlib.extract_features(vgg, photo, stlib.STYLE_LAYERS)
-per_layer = {name: float(stlib.style_layer_loss(feats[name], targets["style"][name])) for name in stlib.STYLE_LAYERS}
+per_layer = {name: float(stlib.style_layer_loss(feats[name], targets.style[name])) for name in stlib.STYLE_LAYERS}
 
 
 def shares(weights):

@@ -29,6 +29,7 @@ from ..layers import CONTENT_LAYERS, STYLE_LAYERS
 from ..model import VGG19Features, resolve_device
 from ..units import format_bytes, format_seconds
 from .objective import compute_targets, objective
+from .optim import LBFGS_HISTORY, OPTIMIZERS
 from .precision import autocast, memory_format, resolve_precision
 from .scales import scale_plan
 
@@ -224,10 +225,8 @@ def estimate(
     ``calibrate(device, precision)`` (a second or two, once per process); ``available`` to the memory
     this machine has free. ``.fits`` is False when the peak would not fit; ``.message`` says it in words.
     """
-    from ..transfer import LBFGS_HISTORY  # local: stylize imports nothing from here
-
-    if optimizer not in ("lbfgs", "adam"):
-        raise ValueError(f"optimizer must be 'lbfgs' or 'adam', not {optimizer!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, not {optimizer!r}")
     if isinstance(size, (tuple, list)):
         height, width = (int(v) for v in size)
         long_edge = max(height, width)
@@ -243,7 +242,7 @@ def estimate(
         pixels = side * side * aspect
         seconds += (n + 1) * cal.seconds_per_step(pixels)  # +1: computing the targets costs about one step
     final_pixels = plan[-1][0] ** 2 * aspect
-    vectors = LBFGS_VECTORS + 2 * LBFGS_HISTORY if optimizer == "lbfgs" else ADAM_VECTORS
+    vectors = ADAM_VECTORS if optimizer == "adam" else LBFGS_VECTORS + 2 * LBFGS_HISTORY  # both L-BFGS keep pairs
     overhead = 0.0 if cal.device.startswith("cuda") else min(CPU_RUN_OVERHEAD_BYTES, final_pixels * cal.bytes_per_pixel)
     peak = cal.base_bytes + overhead + final_pixels * (cal.bytes_per_pixel + vectors * 3 * 4)
     free = available_bytes(cal.device) if available is None else int(available)

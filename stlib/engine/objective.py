@@ -12,19 +12,35 @@ float32 copy of them for the backward pass (tests/test_engine.py checks it equal
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from dataclasses import dataclass
+from typing import Any, Optional, Union
 
 import torch
 import torch.nn.functional as F
 
 from ..gram import gram_matrix
 from ..losses import content_loss, tv_loss
-from ..model import VGG19Features, extract_features
-from ..regions import guided_style_layer_loss
+from ..model import VGG19Features
+from ..regions import guided_style_layer_loss, layer_masks, load_masks, region_targets
+from .fast_features import fast_features
 from .precision import fp32_gram
 
 GramNorm = Union[bool, str, None]  # Union: an alias is evaluated (Python 3.9)
-Targets = Mapping[str, Mapping[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the painted image is matched to (detached, float32), as ``compute_targets`` makes it.
+
+    ``content``: ``{layer: (1, C, H, W)}`` the photo's features. ``style``: ``{layer: (1, C, C)}`` the blended
+    Gram matrices of the paintings, or with ``masks`` ``{layer: (1, R, C, C)}``, one per region.
+    ``masks``: None, or ``{layer: (1, R, h, w)}`` the region masks carried down to each style layer
+    (``stlib.regions``): the style term then compares guided Gram matrices region by region.
+    """
+
+    content: dict[str, torch.Tensor]
+    style: dict[str, torch.Tensor]
+    masks: Optional[dict[str, torch.Tensor]] = None
 
 
 def fast_style_layer_loss(features: torch.Tensor, target_gram: torch.Tensor, normalize: GramNorm = True) -> torch.Tensor:
@@ -44,20 +60,33 @@ def compute_targets(
     style_layers: Mapping[str, float],
     blend: Sequence[float],
     gram_norm: GramNorm = True,
-) -> dict[str, dict[str, torch.Tensor]]:
-    """Content features of ``content`` and blended style Grams of ``styles`` (each (1, 3, H, W)), detached.
+    masks: torch.Tensor | None = None,
+) -> Targets:
+    """The ``Targets`` for the photo ``content`` and the paintings ``styles`` (each (1, 3, H, W)).
 
-    Returns ``{"content": {layer: (1, C, H, W)}, "style": {layer: (1, C, C) = sum_k blend_k * G_k}}``.
+    Without ``masks``, style layer l's target is ``sum_k blend_k * G_l(styles[k])``. With ``masks``
+    (1, R, H', W') - one region per painting, any size (resized to ``content``'s) - region r's target is
+    ``G_l(styles[r])`` and ``blend`` is not used (Gatys et al. 2017's guided Gram matrices, ``stlib.regions``).
     """
+    if masks is not None and masks.shape[1] != len(styles):
+        raise ValueError(f"the masks have {masks.shape[1]} regions but {len(styles)} styles were given: one style "
+                         "per region (for a greyscale mask: the first for white, the second for black)")
     with torch.no_grad():
-        content_feats = extract_features(model, content, content_layers) if content_layers else {}
+        content_feats = fast_features(model, content, content_layers) if content_layers else {}
+        per_style = [{name: gram_matrix(f, normalize=gram_norm)
+                      for name, f in fast_features(model, style, style_layers).items()} if style_layers else {}
+                     for style in styles]
+    if masks is None:
         grams: dict[str, torch.Tensor] = {}
-        for style, share in zip(styles, blend):
-            feats = extract_features(model, style, style_layers) if style_layers else {}
-            for name, f in feats.items():
-                g = share * gram_matrix(f, normalize=gram_norm)
-                grams[name] = grams[name] + g if name in grams else g
-    return {"content": {k: v.float() for k, v in content_feats.items()}, "style": grams}
+        for style_grams, share in zip(per_style, blend):
+            for name, g in style_grams.items():
+                grams[name] = grams[name] + share * g if name in grams else share * g
+        guides = None
+    else:
+        grams = region_targets(per_style) if style_layers else {}
+        resized = load_masks(masks, size=tuple(content.shape[-2:])).to(content.device)
+        guides = layer_masks(resized, list(style_layers))
+    return Targets(content={k: v.float() for k, v in content_feats.items()}, style=grams, masks=guides)
 
 
 def objective(
@@ -73,21 +102,21 @@ def objective(
 ) -> dict[str, Any]:
     """All terms of the objective for ``image`` (1, 3, H, W): weighted ``content``, ``style``, ``tv``, ``total``
     (0-dim float32 tensors) and the unweighted per-layer losses under ``layers``. Targets with ``masks``
-    (``stlib.regions.with_regions``) are matched region by region with guided Gram matrices."""
-    feats = extract_features(model, image, list(content_layers) + list(style_layers))
+    are matched region by region with guided Gram matrices (``stlib.regions``)."""
+    feats = fast_features(model, image, list(content_layers) + list(style_layers))
     per_layer: dict[str, torch.Tensor] = {}
     zero = torch.zeros((), device=image.device)
     c_term, s_term = zero, zero
     for name, w in content_layers.items():
-        per_layer[f"content:{name}"] = content_loss(feats[name], targets["content"][name])
+        per_layer[f"content:{name}"] = content_loss(feats[name], targets.content[name])
         c_term = c_term + w * per_layer[f"content:{name}"]
-    masks = targets.get("masks")  # region masks (stlib.regions.with_regions): guided Gram matrices
+    masks = targets.masks
     for name, w in style_layers.items():
         if masks is not None:
-            per_layer[f"style:{name}"] = guided_style_layer_loss(feats[name], masks[name], targets["style"][name],
+            per_layer[f"style:{name}"] = guided_style_layer_loss(feats[name], masks[name], targets.style[name],
                                                                  gram_norm)
         else:
-            per_layer[f"style:{name}"] = fast_style_layer_loss(feats[name], targets["style"][name], gram_norm)
+            per_layer[f"style:{name}"] = fast_style_layer_loss(feats[name], targets.style[name], gram_norm)
         s_term = s_term + w * per_layer[f"style:{name}"]
     tv = tv_loss(image) if tv_weight > 0 else zero
     terms = {"content": content_weight * c_term, "style": style_weight * s_term, "tv": tv_weight * tv}

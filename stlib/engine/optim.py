@@ -381,3 +381,28 @@ class Adam(_OneTensorOptimizer):
         denom = (self.v.sqrt() / math.sqrt(bias2)).add_(self.eps)
         self.param.addcdiv_(self.m, denom, value=-self.lr / bias1)
         return loss
+
+
+#: L-BFGS curvature pairs kept: few, because the per-step clamp to [0, 1] makes old pairs stale (a longer
+#: history optimised worse) and each pair costs 24 bytes per pixel (benchmarks/README.md, "L-BFGS history").
+LBFGS_HISTORY = 10
+#: The optimisers ``make_optimizer`` (and so ``stylize``, ``estimate`` and the CLI) accept.
+OPTIMIZERS = ("lbfgs", "lbfgs-plain", "adam")
+
+
+def make_optimizer(name: str, x: torch.Tensor, lr: float | None, precision: str = "fp32") -> LBFGS | Adam:
+    """The optimiser for the image ``x``: "lbfgs" (safeguarded, lr 1), "lbfgs-plain" (lr 1) or "adam" (lr 0.02).
+    ``precision`` (of the forward/backward pass) sets the safeguard's noise tolerance (``EVAL_NOISE``).
+
+    stlib.engine.optim's, which work without importing torch._dynamo (~1 s, ~180 MB); the plain L-BFGS and Adam
+    compute what torch.optim's do, one closure evaluation per step.
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, not {name!r}")
+    if name == "adam":
+        return Adam(x, lr=lr or 0.02)
+    if name == "lbfgs-plain":
+        return LBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY)
+    # floor=0: every term of the objective is >= 0, so a step whose model promises more than half the way down
+    # to 0 has too little curvature (the cap kept the course's settings free of >2x rises; test_course_settings).
+    return SafeguardedLBFGS(x, lr=lr or 1.0, history_size=LBFGS_HISTORY, floor=0.0, noise=EVAL_NOISE[precision])

@@ -162,6 +162,36 @@ def _half_bmm_to_fp32(device: torch.device) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=None)
+def _split_half_gram_is_exact(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether ``_split_half_gram`` recovers float32 Gram sums on ``device`` for ``dtype`` features.
+
+    It relies on the matrix product adding its ``input`` inside the float32 accumulator before rounding (what
+    oneDNN's CPU kernels do): then the second product returns the rounding error of the first. Checked once
+    on a random 64 x 256 matrix: float32 accuracy (~1e-5) instead of the ~3e-3 of a bf16-rounded result."""
+    try:
+        rows = torch.rand(1, 256, 64, generator=torch.Generator().manual_seed(0)).to(device=device, dtype=dtype)
+        exact = torch.bmm(rows.transpose(1, 2).double(), rows.double())
+        with torch.autocast(device_type=device.type, enabled=False):
+            got = _split_half_gram(rows.transpose(1, 2), rows).double()
+        return bool((got - exact).abs().max() <= 1e-4 * exact.abs().max())
+    except (RuntimeError, NotImplementedError):
+        return False
+
+
+def _split_half_gram(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b`` of bf16/fp16 batches (B, C, P) @ (B, P, C) as a float32 (B, C, C), from two half-precision products.
+
+    A half-precision product sums in float32 but rounds its result (~3e-3 relative in bf16): ``high``. The
+    second product starts its float32 sums from ``-high``, so what it returns is that rounding error, itself
+    rounded (~1e-5 of the result): ``high + low`` is the float32 product. Two products of bf16 operands cost
+    less than one float32 product on CPUs with bf16 instructions, and nothing is copied or filled.
+    """
+    high = torch.bmm(a, b)
+    low = torch.baddbmm(-high, a, b)
+    return high.float() + low.float()
+
+
 class _Fp32Gram(torch.autograd.Function):
     """G = F F^T / n in float32; saves only F itself (which the network keeps anyway), not a float32 copy.
 
@@ -170,7 +200,8 @@ class _Fp32Gram(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, features: torch.Tensor, divisor: float, chunk_elements: int) -> torch.Tensor:
+    def forward(ctx: Any, features: torch.Tensor, divisor: float, chunk_elements: int,
+                two_products: bool = False) -> torch.Tensor:
         ctx.save_for_backward(features)
         ctx.divisor, ctx.chunk_elements = divisor, chunk_elements
         if not (features.is_contiguous() or features.is_contiguous(memory_format=torch.channels_last)):
@@ -186,6 +217,13 @@ class _Fp32Gram(torch.autograd.Function):
                 pair = (rows.transpose(1, 2), rows) if channels_last else (rows, rows.transpose(1, 2))
                 gram = torch.bmm(*pair, out_dtype=torch.float32)
             return gram / divisor if divisor != 1 else gram
+        half_cpu = features.device.type == "cpu" and features.dtype in (torch.bfloat16, torch.float16)
+        if two_products and half_cpu and _split_half_gram_is_exact(features.device, features.dtype):
+            # bf16 operands, float32 sums and result, at the speed of bf16 products (``_split_half_gram``).
+            with torch.autocast(device_type=features.device.type, enabled=False):
+                pair = (rows.transpose(1, 2), rows) if channels_last else (rows, rows.transpose(1, 2))
+                gram = _split_half_gram(*pair)
+            return gram / divisor if divisor != 1 else gram
         gram = torch.zeros(b, c, c, device=features.device, dtype=torch.float32)
         # bf16/fp16 values are exact in TF32 (10 mantissa bits), so on a GPU TF32 tensor cores compute exactly
         # these float32 products, with float32 sums, several times faster than float32 without tensor cores.
@@ -200,7 +238,7 @@ class _Fp32Gram(torch.autograd.Function):
         return gram / divisor if divisor != 1 else gram
 
     @staticmethod
-    def backward(ctx: Any, grad_gram: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
+    def backward(ctx: Any, grad_gram: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
         (features,) = ctx.saved_tensors
         if not (features.is_contiguous() or features.is_contiguous(memory_format=torch.channels_last)):
             features = features.contiguous()
@@ -217,8 +255,8 @@ class _Fp32Gram(torch.autograd.Function):
             with torch.autocast(device_type=features.device.type, enabled=False):
                 if channels_last:
                     b, c, h, w = features.shape
-                    return torch.bmm(rows, low).view(b, h, w, c).permute(0, 3, 1, 2), None, None
-                return torch.bmm(low, rows).view(features.shape), None, None
+                    return torch.bmm(rows, low).view(b, h, w, c).permute(0, 3, 1, 2), None, None, None
+                return torch.bmm(low, rows).view(features.shape), None, None, None
         grad = torch.empty_like(features)  # same dtype and memory layout as the features
         grad_rows = _rows(grad, channels_last)
         with torch.autocast(device_type=features.device.type, enabled=False):
@@ -229,17 +267,21 @@ class _Fp32Gram(torch.autograd.Function):
                 else:
                     part = torch.bmm(sym, rows[:, :, start:start + step].float())  # (B, C, P)
                     grad_rows[:, :, start:start + step].copy_(part)
-        return grad, None, None
+        return grad, None, None, None
 
 
 def fp32_gram(
-    features: torch.Tensor, normalize: bool | str | None = True, chunk_elements: int = GRAM_CHUNK_ELEMENTS
+    features: torch.Tensor, normalize: bool | str | None = True, chunk_elements: int = GRAM_CHUNK_ELEMENTS,
+    two_products: bool = False,
 ) -> torch.Tensor:
     """Float32 Gram matrices ``(B, C, H, W) -> (B, C, C)`` of features in any dtype and memory layout.
 
     Equal to ``stlib.gram_matrix(features, normalize)`` (same normalisations), but a bf16 or
     channels-last feature map is never copied into a float32 tensor that autograd would keep until the
     backward pass: forward and backward convert ``chunk_elements`` values at a time.
+    ``two_products=True`` (bf16/fp16 features on a CPU): two half-precision products instead, no conversion
+    (``_split_half_gram``; sums to ~2^-17 instead of float32's ~2^-24). Off by default: ~4 % less CPU time per
+    step on an AVX-512-BF16 CPU, but trajectories drift (benchmarks/README.md, issue 17).
     """
     if features.dim() != 4:
         raise ValueError(f"fp32_gram expects features of shape (B, C, H, W), got {tuple(features.shape)}")
@@ -247,4 +289,4 @@ def fp32_gram(
         raise ValueError(f"normalize must be one of {list(GRAM_NORMALIZATIONS)}, not {normalize!r}")
     b, c, h, w = features.shape
     divisor = {"C*H*W": c * h * w, "H*W": h * w, "1": 1}[GRAM_NORMALIZATIONS[normalize]]
-    return _Fp32Gram.apply(features, float(divisor), int(chunk_elements))
+    return _Fp32Gram.apply(features, float(divisor), int(chunk_elements), bool(two_products))

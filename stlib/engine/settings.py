@@ -1,18 +1,17 @@
-"""A run's settings, resolved and validated once: ``stylize``'s arguments become a ``RunSettings``.
+"""A run's settings, resolved once: ``stylize``'s checked ``RunOptions`` become a ``RunSettings``.
 
-This is the one place where ``stylize`` checks what it was given (weights, layers, optimiser, colour
-option, style blend, scales and steps, precision) and fills in what was left at None (the preset's
-weights and layers, the default size). Nothing here runs the network.
+The options are declared and checked in ``stlib.engine.options``; here what was left at None is filled in
+(the preset's weights and layers, the default size, the precision for the device, the scale plan), and
+what needs the model, the device or the images is checked. Nothing here runs the network.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 
@@ -21,29 +20,15 @@ from ..images import load_image
 from ..layers import deepest, layer_index, layer_stride
 from ..model import VGG19Features, load_vgg19, resolve_device
 from ..presets import preset_for
+from .optim import OPTIMIZERS  # noqa: F401  (re-exported: the names stylize accepts)
+from .options import MIN_SIZE, LayerSpec, RunOptions, check_weight  # noqa: F401  (re-exported)
 from .precision import resolve_precision
 from .scales import scale_plan
-
-LayerSpec = Union[Mapping[str, float], Sequence[str], str, None]  # Union: an alias is evaluated (Python 3.9)
-OPTIMIZERS = ("lbfgs", "lbfgs-plain", "adam")
-PRESERVE_COLOR = (None, "luminance", "histogram")
-INITS = ("content", "noise", "style")
-#: The smallest long edge ``size`` may ask for (VGG-19 halves an image five times; load_image's minimum).
-MIN_SIZE = 32
-
 
 def default_size(device: str | torch.device) -> int:
     """The long edge ``stylize`` paints at when no size is given: 512 px on a GPU, 256 px on anything else
     (a size at which a few hundred L-BFGS steps finish in minutes on a laptop CPU)."""
     return 512 if torch.device(device).type == "cuda" else 256
-
-
-def check_weight(name: str, value: float) -> float:
-    """``value`` as a float, or a clear ValueError when it is not a finite number >= 0."""
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return value
 
 
 def layer_weights(spec: LayerSpec, default: Mapping[str, float], what: str) -> dict[str, float]:
@@ -70,30 +55,6 @@ def blend_weights(style_blend: Sequence[float] | None, n_styles: int) -> list[fl
         raise ValueError(f"style_blend needs {n_styles} finite weight(s) >= 0 (one per style image, not all zero), "
                          f"got {style_blend}")
     return [b / sum(blend) for b in blend]
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def check_values(n_styles: int, o: Mapping[str, Any]) -> None:
-    """A ValueError naming the first of ``stylize``'s style count, size, steps, lr, seed or scales that cannot work."""
-    if n_styles == 0:
-        raise ValueError("style is an empty list: pass at least one style image (a path, name, PIL image or tensor)")
-    size, steps, lr, scales = o["size"], o["steps"], o["lr"], o["scales"]
-    if size is not None and (not _is_int(size) or size < MIN_SIZE):
-        raise ValueError(f"size must be a whole number of pixels >= {MIN_SIZE} (the long edge) or None, not {size!r}")
-    counts = list(steps) if isinstance(steps, (list, tuple)) else [steps]
-    if not counts or not all(_is_int(n) and n >= 0 for n in counts):
-        raise ValueError(f"steps must be a whole number >= 0 (or a list of them, one per scale), not {steps!r}")
-    if lr is not None and (not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr <= 0):
-        raise ValueError(f"lr must be a finite number > 0 (or None for the optimiser's default), not {lr!r}")
-    if not _is_int(o["seed"]):
-        raise ValueError(f"seed must be a whole number, not {o['seed']!r}")
-    if not (scales is None or isinstance(scales, str) or (_is_int(scales) and scales >= 1)
-            or (isinstance(scales, (list, tuple)) and scales and all(isinstance(f, numbers.Real) for f in scales))):
-        raise ValueError("scales must be None, 'auto', a number of octaves >= 1 or a non-empty list of increasing "
-                         f"fractions in (0, 1], not {scales!r}")
 
 
 def checked_init(init: Any) -> Any:
@@ -129,65 +90,50 @@ class RunSettings:
     tv_weight: float
     content_layers: dict[str, float]
     style_layers: dict[str, float]
-    optimizer: str
-    lr: float | None
-    init: str | torch.Tensor
-    seed: int
+    init: str | torch.Tensor  # a name, or the checked (1, 3, H, W) image
     plan: list[tuple[int, int]]  # [(long edge, steps), ...], coarsest first
     device: torch.device
     precision: str  # "fp32", "bf16" or "fp16" ("auto" resolved for this device)
-    cuda_graph: bool | None
-    preserve_color: str | None
     blend: list[float]
-    gram_norm: bool | str | None
-    rtol: float
-    every: int
     preset: str
+    options: RunOptions  # everything as asked (checked): run.options.optimizer, .lr, .seed, .gram_norm, ...
 
     @property
     def total_steps(self) -> int:
         return sum(n for _, n in self.plan)
 
     def summary(self, pooling: str, cuda_graph_used: bool) -> dict[str, Any]:
-        """The settings as ``StylizeResult.settings`` reports them."""
+        """The settings as ``StylizeResult.settings`` reports them: every option, with the resolved values."""
         return {
+            **self.options.reported(),
             "content_weight": self.content_weight, "style_weight": self.style_weight, "tv_weight": self.tv_weight,
-            "content_layers": self.content_layers, "style_layers": self.style_layers, "optimizer": self.optimizer,
-            "lr": self.lr, "init": self.init if isinstance(self.init, str) else "tensor", "size": self.plan[-1][0],
-            "sizes": [s for s, _ in self.plan], "steps": [n for _, n in self.plan], "seed": self.seed,
-            "pooling": pooling, "preserve_color": self.preserve_color, "style_blend": self.blend,
-            "gram_norm": self.gram_norm, "preset": self.preset, "cuda_graph": cuda_graph_used,
+            "content_layers": self.content_layers, "style_layers": self.style_layers, "size": self.plan[-1][0],
+            "sizes": [s for s, _ in self.plan], "steps": [n for _, n in self.plan], "precision": self.precision,
+            "pooling": pooling, "style_blend": self.blend, "preset": self.preset, "cuda_graph": cuda_graph_used,
         }
 
 
-def resolve_settings(model: VGG19Features, device: torch.device, n_styles: int, **options: Any) -> RunSettings:
-    """Validate ``stylize``'s keyword arguments (``options``) and fill in the defaults for ``model``'s weights."""
+def resolve_settings(model: VGG19Features, device: torch.device, n_styles: int, options: RunOptions) -> RunSettings:
+    """Fill in what ``options`` (already checked) left to the preset of ``model``'s weights and to ``device``,
+    and check what needs them: the number of style images, a tensor ``init``, fp16 on a CPU, all-zero weights."""
     o = options
-    check_values(n_styles, o)
-    if o["optimizer"] not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, not {o['optimizer']!r}")
-    if o["preserve_color"] not in PRESERVE_COLOR:
-        raise ValueError(f"preserve_color must be None, 'luminance' or 'histogram', not {o['preserve_color']!r}")
-    if isinstance(o["init"], str) and o["init"] not in INITS:
-        raise ValueError(f"init must be 'content', 'noise', 'style' or an image tensor, not {o['init']!r}")
-    if o["every"] < 1:
-        raise ValueError("every must be >= 1")
+    if n_styles == 0:
+        raise ValueError("style is an empty list: pass at least one style image (a path, name, PIL image or tensor)")
     preset = preset_for(model.weights_source)
-    alpha = check_weight("content_weight", preset.content_weight if o["content_weight"] is None else o["content_weight"])
-    beta = check_weight("style_weight", preset.style_weight if o["style_weight"] is None else o["style_weight"])
-    gamma = check_weight("tv_weight", preset.tv_weight if o["tv_weight"] is None else o["tv_weight"])
-    c_layers = layer_weights(o["content_layers"], preset.content_layers, "content layer")
-    s_layers = layer_weights(o["style_layers"], preset.style_layers, "style layer")
+    alpha = check_weight("content_weight", preset.content_weight if o.content_weight is None else o.content_weight)
+    beta = check_weight("style_weight", preset.style_weight if o.style_weight is None else o.style_weight)
+    gamma = check_weight("tv_weight", preset.tv_weight if o.tv_weight is None else o.tv_weight)
+    c_layers = layer_weights(o.content_layers, preset.content_layers, "content layer")
+    s_layers = layer_weights(o.style_layers, preset.style_layers, "style layer")
     c_layers, s_layers = (c_layers if alpha else {}), (s_layers if beta else {})  # a zero weight: no such term
     if not c_layers and not s_layers and gamma == 0:
         raise ValueError("every weight is zero: there is nothing to optimise")
-    size = int(o["size"]) if o["size"] is not None else default_size(device)
+    size = int(o.size) if o.size is not None else default_size(device)
     return RunSettings(
         content_weight=alpha, style_weight=beta, tv_weight=gamma, content_layers=c_layers, style_layers=s_layers,
-        optimizer=o["optimizer"], lr=o["lr"], init=checked_init(o["init"]), seed=o["seed"], plan=scale_plan(size, o["scales"], o["steps"]),
-        device=device, precision=resolve_precision(o["precision"], device), cuda_graph=o["cuda_graph"],
-        preserve_color=o["preserve_color"], blend=blend_weights(o["style_blend"], n_styles), gram_norm=o["gram_norm"],
-        rtol=float(o["rtol"]), every=int(o["every"]), preset=preset.name,
+        init=checked_init(o.init), plan=scale_plan(size, o.scales, o.steps), device=device,
+        precision=resolve_precision(o.precision, device), blend=blend_weights(o.style_blend, n_styles),
+        preset=preset.name, options=o,
     )
 
 

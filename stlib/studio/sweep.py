@@ -4,8 +4,8 @@ between them instantly, and saved as one titled PNG for the slides.
 Why the ratio sweep is centred on a measured *balance*: a fixed range (say 10^-2 ... 10^2 around the
 current weight) often lands where style already wins every cell, and then 1e6, 1e7 and 1e8 look the same.
 What decides the picture is how the style term compares with the content term, so ``balance`` measures
-both on the actual images (the taught loss functions, at the sweep's size) and the cells span the region
-where one gives way to the other.
+both on the actual images (``stylize``'s own objective, ``stlib.engine.objective``, at the sweep's size) and
+the cells span the region where one gives way to the other.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from typing import Any
 
 import torch
 
-from ..gram import gram_matrix
+from ..engine.objective import compute_targets, objective
 from ..images import resize
 from ..layers import CONTENT_LAYERS, STYLE_LAYERS
-from ..losses import content_loss, style_layer_loss, tv_loss
-from ..model import VGG19Features, extract_features
+from ..model import VGG19Features
 from ..result import StepInfo
 from ..units import format_number
 from .inputs import png_bytes
@@ -46,11 +45,11 @@ def balance(model: VGG19Features, content: torch.Tensor, style: torch.Tensor, s:
     the photo. ``style_weight`` = the weight at which style and content terms are equal."""
     c, st = resize(content, s.size).to(model.mean.device), resize(style, s.size).to(model.mean.device)
     layers = dict(s.style_layers) or {name: 1.0 for name in STYLE_LAYERS}
-    names = list(layers) + list(CONTENT_LAYERS)
-    fc, fs = extract_features(model, c, names), extract_features(model, st, names)
-    style_term = sum(w * float(style_layer_loss(fc[n], gram_matrix(fs[n]))) for n, w in layers.items())
-    content_term = sum(float(content_loss(fs[n], fc[n])) for n in CONTENT_LAYERS)
-    tv = float(tv_loss(c))
+    content_layers = {name: 1.0 for name in CONTENT_LAYERS}
+    targets = compute_targets(model, c, [st], content_layers, layers, [1.0])
+    at_photo = objective(model, c, targets, {}, layers, 0.0, 1.0, 1.0)  # the start: the photo itself
+    at_style = objective(model, st, targets, content_layers, {}, 1.0, 0.0, 0.0)  # the photo lost entirely
+    style_term, content_term, tv = float(at_photo["style"]), float(at_style["content"]), float(at_photo["tv"])
     return {"style": style_term, "content": content_term, "tv": tv,
             "style_weight": s.content_weight * content_term / max(style_term, 1e-30)}
 
