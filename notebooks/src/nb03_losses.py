@@ -227,7 +227,7 @@ objective.
 painting_at_photo = stlib.resize(painting, tuple(photo.shape[-2:]))
 with torch.no_grad():
     content_if_lost = float(stlib.content_loss(stlib.extract_features(vgg, painting_at_photo, ["relu4_2"])["relu4_2"],
-                                               targets["content"]["relu4_2"]))
+                                               targets.content["relu4_2"]))
 balance = content_if_lost / start_pull            # beta / alpha at which the two terms are equal at the start
 print(f"balance: beta/alpha = {balance:.3g} (the preset uses {preset.style_weight / preset.content_weight:.3g})")
 sweep = {}
