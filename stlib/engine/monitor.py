@@ -89,7 +89,8 @@ class RunMonitor:
         return time.perf_counter() - self.t_start
 
     def start_scale(self, x: torch.Tensor) -> None:
-        """A new scale begins at image ``x``: the best image so far is its start, at an unknown loss."""
+        """A new stage begins at image ``x`` (a new scale, or float32 after the precision hand-over): the best
+        image so far is its start, at an unknown loss."""
         self.best_image, self.best_loss, self.best_step = x.detach().clone(), math.inf, None
         self._scale_start = len(self.history)
 
@@ -123,7 +124,7 @@ class RunMonitor:
             if self.callback is not None:
                 info = StepInfo(self.step, self.total_steps, x.detach().cpu().clone(),
                                 {k: self.latest[k] for k in ("content", "style", "tv", "total")}, self.elapsed(),
-                                accepted)
+                                accepted, dict(self.latest.get("layers", {})))
                 if self.callback(info) is False:
                     self._end(StopReason.CALLBACK, f"stopped by the callback at step {self.step}")
                     return True
@@ -132,10 +133,13 @@ class RunMonitor:
             return True
         return self._converged(precision)
 
+    def stage_totals(self) -> list[float]:
+        """The total losses of the current stage (since the last ``start_scale``), oldest first."""
+        return [h["total"] for h in self.history[self._scale_start:]]
+
     def _converged(self, precision: str) -> bool:
         """This scale stopped improving (``plateau_reason``: converged, stalled or diverged)."""
-        self._plateau = plateau_reason([h["total"] for h in self.history[self._scale_start:]], self.rtol,
-                                       noise_tolerance(precision))
+        self._plateau = plateau_reason(self.stage_totals(), self.rtol, noise_tolerance(precision))
         return self._plateau is not None
 
     def converged_at_end(self) -> None:
