@@ -45,6 +45,7 @@ COURSE: Tuple[Tuple[str, str, Optional[str]], ...] = (
     ("05_studio.ipynb", "The live studio", "nb05_studio.py"),
     ("06_beyond.ipynb", "Beyond the paper", "nb06_beyond.py"),
     ("07_capstone.ipynb", "Capstone", "nb07_capstone.py"),
+    ("08_realtime.ipynb", "Real time", "nb08_realtime.py"),
 )
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"

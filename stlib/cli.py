@@ -3,6 +3,7 @@
     stlib transfer photo.jpg painting.jpg -o out.png --size 384 --steps 200
     stlib demo                       # bundled astronaut + swirls -> out/demo.png and out/demo_grid.png
     stlib weights info               # which weights "auto" would use, and where the cache is
+    stlib train-style painting.jpg -o style.pt; stlib apply style.pt photo.jpg -o out.png   (stlib.cli_style)
 
 ``main(argv)`` returns the exit code (0 fine, 2 bad input, 130 Ctrl-C) so tests can call it in-process.
 """
@@ -21,12 +22,15 @@ import time
 import warnings
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Iterator, Sequence
 
 from .units import format_bytes
 
 #: Command-line errors the user can fix: reported as one line on stderr, exit code 2, no traceback.
 USER_ERROR_EXIT = 2
+#: ``stlib weights selftest`` on weights it cannot judge (not ImageNet's): neither passed (0) nor failed (1).
+NOT_JUDGED_EXIT = 3
 INTERRUPT_EXIT = 130
 
 #: The demo: bundled images, size and L-BFGS steps (measured: <= 60 s on a 2-core CPU, model build included).
@@ -407,6 +411,25 @@ def _info_auto() -> None:
              "or falls back to seeded random weights when offline. Run `stlib weights download` to fetch it now.")
 
 
+def _cmd_weights_selftest(args: argparse.Namespace) -> int:
+    """``stlib weights selftest``: one line - do the ImageNet defaults work on these weights? (exit 0 passed,
+    1 failed, 3 cannot judge: not ImageNet weights)."""
+    from .model import load_vgg19, resolve_device
+    from .selftest import cannot_judge, run_selftest
+    from .weights import OfflineWeightsWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OfflineWeightsWarning)  # the line below says it
+        model = load_vgg19(args.weights, device=resolve_device(args.device))
+    reason = cannot_judge(model.weights_source)
+    if reason is not None:
+        _say(reason)
+        return NOT_JUDGED_EXIT
+    result = run_selftest(model)
+    _say(result.line())
+    return 0 if result.passed else 1
+
+
 def _cmd_weights_info(args: argparse.Namespace) -> int:
     """``stlib weights info [PATH]``."""
     if args.path:
@@ -527,6 +550,18 @@ def build_parser() -> argparse.ArgumentParser:
     wi = wsub.add_parser("info", help="describe a weights file, or what 'auto' would use")
     wi.add_argument("path", nargs="?", metavar="PATH", help="a weights file (default: what 'auto' would pick)")
     wi.set_defaults(func=_cmd_weights_info)
+    ws = wsub.add_parser("selftest", help="one line: do the ImageNet defaults work here? (chelsea x starry_night, "
+                                          "256 px, 100 steps; exit 0 passed, 1 failed, 3 not ImageNet weights)")
+    ws.add_argument("--weights", default="auto", help="auto (default), imagenet or a weights file")
+    ws.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default: auto)")
+    ws.set_defaults(func=_cmd_weights_selftest)
+
+    from .cli_style import add_commands  # train-style and apply (feed-forward style networks), with these helpers
+
+    add_commands(sub, SimpleNamespace(say=_say, fast=_fast, load_model=_load_model, check_output=_check_output,
+                                      input_path=_input_path, interrupt_exit=INTERRUPT_EXIT,
+                                      run_options=_add_run_options, positive_int=_positive_int,
+                                      non_negative_int=_non_negative_int))
     return parser
 
 

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
+import matplotlib
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.axes import Axes
@@ -161,6 +162,75 @@ def plot_losses(
                 label="rejected trial (undone)")
     if len(runs) > 1 or next(iter(runs)) != "run" or any_rejected:
         ax.legend(frameon=False)
+    fig = ax.figure
+    if own:
+        fig.tight_layout()
+        return _finish(fig)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ per-layer shares
+def _share_rows(rows: Mapping[str, Any]) -> List[Tuple[str, Dict[str, float]]]:
+    """``{label: LayerShares | {layer: share}}`` -> [(bar label, {layer: share})]: a LayerShares gives two bars."""
+    out = []
+    for label, item in rows.items():
+        if hasattr(item, "loss") and hasattr(item, "gradient"):
+            out += [(f"{label}: loss", dict(item.loss)), (f"{label}: gradient", dict(item.gradient))]
+        elif isinstance(item, Mapping):
+            out.append((str(label), {str(k): float(v) for k, v in item.items()}))
+        else:
+            raise TypeError(f"plot_layer_shares: {label!r} is a {type(item).__name__}, not LayerShares or a dict")
+    return out
+
+
+def draw_layer_shares(ax: Axes, rows: Mapping[str, Any], font_pt: float = 9.0) -> None:
+    """Draw stacked horizontal bars on ``ax``, one per row, each split into the style layers' shares (in %).
+
+    ``rows`` maps a label to a ``stlib.shares.LayerShares`` (two bars: loss and gradient) or to a dict
+    ``{layer: share}``. Shares of 8 % and more are written on their segment. Uses no pyplot (any thread)."""
+    bars = _share_rows(rows)
+    layers = list(dict.fromkeys(name for _, shares in bars for name in shares))
+    layers.sort(key=layer_index)
+    colors = matplotlib.colormaps["viridis"]
+    color = {name: colors(0.1 + 0.8 * i / max(1, len(layers) - 1)) for i, name in enumerate(layers)}
+    for row, (label, shares) in enumerate(bars):
+        total = sum(shares.values()) or 1.0
+        left = 0.0
+        for name in layers:
+            width = 100 * shares.get(name, 0.0) / total
+            ax.barh(row, width, left=left, color=color[name], edgecolor="white", linewidth=0.5,
+                    label=name if row == 0 else None)
+            if width >= 8 * font_pt / 9:  # room for "52%" at this font size
+                dark = layers.index(name) < len(layers) / 2
+                ax.text(left + width / 2, row, f"{width:.0f}%", ha="center", va="center", fontsize=font_pt * 0.85,
+                        color="white" if dark else "black")
+            left += width
+    ax.set_yticks(range(len(bars)))
+    ax.set_yticklabels([label for label, _ in bars], fontsize=font_pt)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of the style pull (%)", fontsize=font_pt)
+    ax.tick_params(axis="x", labelsize=font_pt)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(layers), frameon=False, fontsize=font_pt * 0.85,
+              handlelength=0.7, handletextpad=0.3, columnspacing=0.6, borderaxespad=0.2)
+
+
+def plot_layer_shares(rows: Mapping[str, Any], ax: Optional[Axes] = None) -> Figure:
+    """Each style layer's share of the weighted style loss and of the gradient, as stacked bars.
+
+    ``rows`` maps a label to a ``LayerShares`` (``stlib.shares.layer_shares``, ``StylizeResult.shares``), a
+    ``StylizeResult`` (its shares at the start, or the loss shares of its best step) or a dict
+    ``{layer: share}``. A layer whose segment is a sliver is, in practice, switched off."""
+    resolved = {}
+    for label, item in rows.items():
+        if hasattr(item, "layer_shares") and callable(item.layer_shares):  # a StylizeResult
+            item = item.shares.get("start") if getattr(item, "shares", None) else item.layer_shares()
+        resolved[label] = item
+    n_bars = len(_share_rows(resolved))
+    own = ax is None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.0, 0.9 + 0.36 * n_bars))
+    draw_layer_shares(ax, resolved)
     fig = ax.figure
     if own:
         fig.tight_layout()

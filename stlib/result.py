@@ -30,8 +30,9 @@ class StopReason(str, enum.Enum):
 
 @dataclass
 class StepInfo:
-    """What a ``callback`` sees every ``every`` steps: the current image (1, 3, H, W) on the CPU and the losses
-    (``accepted`` False: ``losses`` are of a trial the safeguarded L-BFGS rejected and undid)."""
+    """What a ``callback`` sees every ``every`` steps: the current image (1, 3, H, W) on the CPU, the weighted
+    loss terms (``accepted`` False: ``losses`` are of a trial the safeguarded L-BFGS rejected and undid), and the
+    unweighted per-layer losses (``layers``: ``{"style:relu1_1": E_l, "content:relu4_2": ...}``)."""
 
     step: int
     steps: int
@@ -39,6 +40,7 @@ class StepInfo:
     losses: dict[str, float]
     elapsed: float
     accepted: bool = True
+    layers: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -50,7 +52,9 @@ class StylizeResult:
     ``time`` (seconds since the start), ``size``, ``accepted`` (False: a step the safeguarded L-BFGS rejected
     because it raised the loss) and ``best`` (True on the one step whose image is returned: ``best_step``, the
     lowest loss of the last scale). ``stop_reason`` is None for a complete run, else a ``StopReason``;
-    ``stopped`` is the sentence that says why, for people.
+    ``stopped`` is the sentence that says why, for people. ``shares`` holds ``stlib.shares.LayerShares`` (each
+    style layer's share of the weighted style loss and of the gradient) measured at the last scale's start
+    (``"start"``) and at the returned image (``"end"``); ``layer_shares(step)`` gives the loss shares at any step.
     """
 
     image: torch.Tensor
@@ -65,6 +69,7 @@ class StylizeResult:
     stopped: str | None = None
     stop_reason: StopReason | None = None
     best_step: int | None = None
+    shares: dict[str, Any] = field(default_factory=dict)
 
     @property
     def seconds_per_step(self) -> float:
@@ -74,6 +79,20 @@ class StylizeResult:
     def losses(self, key: str = "total") -> list[float]:
         """One loss term over the steps, e.g. ``result.losses("style")``."""
         return [h[key] for h in self.history]
+
+    def layer_shares(self, step: int | None = None) -> dict[str, float]:
+        """Each style layer's share of the weighted style loss at ``step`` (1-based; default: the returned image's
+        step), from the history and the per-layer weights in ``settings["style_layers"]``."""
+        from .shares import loss_shares
+
+        if not self.history:
+            return {}
+        if step is None:
+            step = self.best_step if self.best_step is not None else self.history[-1]["step"]
+        entry = next((h for h in self.history if h["step"] == step), None)
+        if entry is None:
+            raise ValueError(f"step must be one of 1 ... {self.history[-1]['step']}, not {step}")
+        return loss_shares(entry["layers"], self.settings.get("style_layers", {}))
 
     def to_pil(self):
         """The image as a PIL image."""

@@ -24,13 +24,15 @@ from .engine.precision import autocast, memory_format
 from .engine.scales import initial_image, scale_plan, upsampled
 from .engine.budget import explains_memory_errors
 from .engine.options import LayerSpec, RunOptions
+from .balance import weights_for_shares
 from .engine.settings import (RunImages, RunSettings, check_image_sizes, count_styles, load_run_images, resolve_model,
-                              resolve_settings)
+                              resolve_settings, style_side)
 from .engine.steps import Closure, NonFiniteLoss, make_step
 from .images import WORKING_MAX_SIZE, resize
 from .model import VGG19Features
 from .regions import resolve_masks
 from .result import StepInfo, StopReason, StylizeResult
+from .shares import LayerShares, per_layer_gradient_norms, shares_from
 
 __all__ = ["stylize", "compute_targets", "objective", "scale_plan", "StepInfo", "StopReason", "StylizeResult"]
 
@@ -66,6 +68,9 @@ def stylize(
     stop: Any = None,
     rtol: float = 1e-6,
     cuda_graph: bool | None = None,
+    style_scale: float = 1.0,
+    balance: str | None = None,
+    diagnostics: bool = False,
 ) -> StylizeResult:
     """Paint the content of ``content`` in the style of ``style`` by gradient descent on the pixels.
 
@@ -105,10 +110,18 @@ def stylize(
     matrices (not combined with ``style_blend``).
     ``preserve_color``: None, "luminance" (style only brightness, keep the photo's colours) or
     "histogram" (recolour the painting to the photo's colour statistics first).
+    ``style_scale``: the painting's size relative to the output (Johnson's ``-style_scale``): 2 feeds it twice as
+    large, so its strokes come out twice as large; 0.5 half (0 < style_scale <= 4).
+    ``balance``: None (the per-layer weights as given) or "loss"/"gradient": weights set by measurement at the
+    start of each scale so that every style layer carries an equal share of the weighted style loss (or of its
+    gradient on the pixels), keeping the total of the weights given (``stlib.balance``; not the default: on
+    the offline weights it was not better, benchmarks/LAYER_BALANCE.md). ``diagnostics``: also measure each
+    layer's share of the loss and of the gradient at the last scale's start and at the returned image
+    (``result.shares``; about four steps' work; measured anyway at the start when balancing).
     ``callback(StepInfo)`` runs every ``every`` steps and at the end; returning False stops the run.
     ``stop``: anything with ``is_set()`` (e.g. ``threading.Event``), checked every step.
 
-    The keywords from ``content_weight`` to ``cuda_graph`` are the run options declared (with their checks) in
+    The keywords from ``content_weight`` to ``diagnostics`` are the run options declared (with their checks) in
     ``stlib.engine.options.RunOptions``; ``model``, ``weights``, ``pooling`` and ``device`` pick the network.
 
     Nothing is lost: Ctrl-C returns the best image so far, a non-finite loss returns the last finite
@@ -119,6 +132,8 @@ def stylize(
     model, dev = resolve_model(model, weights, pooling, device)
     run = resolve_settings(model, dev, count_styles(style), options)
     masks = resolve_masks(style_masks, count_styles(style), style_blend)
+    if masks is not None and (options.balance or options.diagnostics):
+        raise ValueError("balance and diagnostics measure plain Gram matrices: they do not work with style_masks")
     images = load_run_images(content, style, run.options.preserve_color,
                              max_size=max(run.plan[-1][0], WORKING_MAX_SIZE))
     check_image_sizes(images, run)
@@ -128,10 +143,11 @@ def stylize(
     setup_time = time.perf_counter() - t_start
     x: torch.Tensor | None = None
     graph_used = False
+    measured: dict[str, Any] = {}  # what _run_scale measured: the style layer weights used, the shares
     try:
         for i, (side, n_steps) in enumerate(run.plan):
             x, graphed = _run_scale(model, run, images, side, n_steps, x, monitor, last=i == len(run.plan) - 1,
-                                    masks=masks)
+                                    masks=masks, measured=measured)
             graph_used = graph_used or graphed
             if monitor.reason is not None and monitor.reason is not StopReason.CONVERGED:
                 break
@@ -151,20 +167,24 @@ def stylize(
     return StylizeResult(
         image=image.cpu(), history=monitor.history, elapsed=time.perf_counter() - t_start, setup_time=setup_time,
         steps=monitor.step, weights_source=model.weights_source, device=str(dev), precision=run.precision,
-        settings={**run.summary(model.pooling, graph_used), "regions": None if masks is None else masks.shape[1]},
+        settings={**run.summary(model.pooling, graph_used), "regions": None if masks is None else masks.shape[1],
+                  "style_layers": measured.get("style_layers", run.style_layers)},
         stopped=monitor.message, stop_reason=monitor.reason,
-        best_step=monitor.best_step,
+        best_step=monitor.best_step, shares=measured.get("shares", {}),
     )
 
 
 def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: int, n_steps: int,
                previous: torch.Tensor | None, monitor: RunMonitor, last: bool,
-               masks: torch.Tensor | None = None) -> tuple[torch.Tensor, bool]:
+               masks: torch.Tensor | None = None, measured: dict[str, Any] | None = None) -> tuple[torch.Tensor, bool]:
     """Optimise one scale of the plan (long edge ``side``) for up to ``n_steps`` steps, starting from the
     coarser scale's result ``previous`` (or the initial image). Returns (the scale's best image, graphed?).
-    ``masks`` (1, R, H, W): one region per style, matched with guided Gram matrices (``stlib.regions``)."""
+    ``masks`` (1, R, H, W): one region per style, matched with guided Gram matrices (``stlib.regions``).
+    ``measured`` receives the style layer weights used (balanced ones, with ``balance``) and, on the last
+    scale, the per-layer shares (``balance``: at the start; ``diagnostics``: at the start and the end)."""
+    measured = {} if measured is None else measured
     content = resize(images.work_content, side).to(run.device)
-    styles = [resize(s, side).to(run.device) for s in images.styles]
+    styles = [resize(s, style_side(side, run.options.style_scale)).to(run.device) for s in images.styles]
     start = (initial_image(run.init, content, styles[0], run.options.seed) if previous is None
              else upsampled(previous, content))
     x = start.detach().clamp(0, 1).clone().requires_grad_(True)
@@ -174,8 +194,9 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
     with autocast(run.precision, run.device):
         targets = compute_targets(model, content, styles, run.content_layers, run.style_layers, run.blend,
                                   run.options.gram_norm, masks=masks)
+    style_layers = _measure_start(model, run, x, targets, last, measured)
     loss_fn = functools.partial(objective, model, targets=targets, content_layers=run.content_layers,
-                                style_layers=run.style_layers, content_weight=run.content_weight,
+                                style_layers=style_layers, content_weight=run.content_weight,
                                 style_weight=run.style_weight, tv_weight=run.tv_weight,
                                 gram_norm=run.options.gram_norm)
     step, graphed = make_step(loss_fn, x, run.precision, model, run.options.cuda_graph)
@@ -193,4 +214,35 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
             if last and monitor.reason is None:
                 monitor.converged_at_end()
             break  # stopped; or converged, and a converged coarse scale hands over to the next one
-    return monitor.scale_result(x), graphed
+    result = monitor.scale_result(x)
+    if last and run.options.diagnostics and style_layers:
+        measured["shares"]["end"] = _shares_at(model, run, result, targets, style_layers)
+    return result, graphed
+
+
+def _shares_at(model: VGG19Features, run: RunSettings, image: torch.Tensor, targets: Any,
+               style_layers: dict[str, float]) -> LayerShares:
+    """Each style layer's share of the loss and gradient at ``image`` (one forward, a backward per layer)."""
+    with autocast(run.precision, run.device):
+        losses, norms = per_layer_gradient_norms(model, image.detach(), targets.style,
+                                                 dict.fromkeys(style_layers, 1.0), run.options.gram_norm)
+    return shares_from(losses, norms, style_layers)
+
+
+def _measure_start(model: VGG19Features, run: RunSettings, x: torch.Tensor, targets: Any, last: bool,
+                   measured: dict[str, Any]) -> dict[str, float]:
+    """The style layer weights for this scale: ``run.style_layers``, or balanced by measurement at the start
+    image ``x`` (``balance``); records them, and the start's shares on the last scale when asked."""
+    style_layers = dict(run.style_layers)
+    o = run.options
+    if not style_layers or not (o.balance or (last and o.diagnostics)):
+        return style_layers
+    with autocast(run.precision, run.device):
+        losses, norms = per_layer_gradient_norms(model, x.detach(), targets.style, dict.fromkeys(style_layers, 1.0),
+                                                 o.gram_norm)
+    if o.balance:
+        style_layers = weights_for_shares(losses, norms, style_layers, o.balance)
+        measured["style_layers"] = style_layers
+    if last:
+        measured["shares"] = {"start": shares_from(losses, norms, style_layers)}
+    return style_layers

@@ -85,7 +85,7 @@ def test_stylize_kwargs_is_the_one_mapping():
     got = s.stylize_kwargs(steps=[5, 45], callback=print)
     assert got == {"content_weight": 2.0, "style_weight": 3e5, "style_layers": {"relu1_1": 1.0}, "tv_weight": 0.0,
                    "steps": [5, 45], "optimizer": "adam", "init": "noise", "size": 128,
-                   "preserve_color": "luminance", "callback": print}
+                   "preserve_color": "luminance", "style_scale": 1.0, "callback": print}
     assert "pooling" not in got  # pooling picks the network, it is not a stylize keyword with model=
     assert s.changes_from(s) == []
     assert "style weight 3e5 \u2192 3e6" in StudioSettings(**{**s.__dict__, "style_weight": 3e6}).changes_from(s)
@@ -251,3 +251,29 @@ def test_abortable_interrupts_forward_and_backward_of_its_own_thread_only(model)
         assert other["out"]["relu1_1"].shape == (1, 64, 32, 32)  # another thread is not interrupted
     assert model(image, ["relu1_1"])["relu1_1"].shape == (1, 64, 32, 32)  # hooks removed on exit
     assert all(not m._forward_pre_hooks and not m._forward_hooks for m in model.layers.children())
+
+
+def test_worker_reports_each_layers_share_live(setup):
+    from stlib.shares import loss_shares
+
+    w, holder, rec = setup(steps=6, shares_every_s=0.0, preview=None)
+    seen = []
+    rec.on_shares = lambda shares, step: seen.append((shares, step))
+    assert w.run() and w.wait(60)
+    assert seen and w.result is not None
+    shares, step = seen[-1]
+    assert step == w.result.steps and shares is w.shares
+    layers = holder.s.style_layers
+    assert shares.loss == pytest.approx(loss_shares(w.result.history[-1]["layers"], layers))  # the step's own losses
+    assert set(shares.gradient) == set(layers) and sum(shares.gradient.values()) == pytest.approx(1.0)
+    assert all(v > 0 for v in shares.gradient.values())
+
+
+def test_the_stroke_size_slider_reaches_stylize(setup, monkeypatch):
+    spy = StylizeSpy(worker_mod.stylize)
+    monkeypatch.setattr(worker_mod, "stylize", spy)
+    w, holder, rec = setup(steps=3, preview=None)
+    holder.s = StudioSettings(**{**holder.s.__dict__, "style_scale": 2.0})
+    assert w.run() and w.wait(60)
+    assert spy.calls[-1]["kwargs"]["style_scale"] == 2.0
+    assert "style scale 1 \u2192 2" in holder.s.changes_from(StudioSettings(**{**holder.s.__dict__, "style_scale": 1.0}))

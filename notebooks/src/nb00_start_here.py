@@ -96,6 +96,22 @@ On a machine with internet nothing is needed: the first `load_vgg19()` downloads
 once (548 MB) into the PyTorch cache.
 """),
     ("md", r"""
+### Do the default settings work with your weights?
+
+stlib's default weights for ImageNet (`stlib.presets.IMAGENET`) were put together from published settings on
+machines that could not download ImageNet weights. With real weights, the cell below checks them: it paints
+the cat in the style of The Starry Night (256 px, 100 steps: about a minute on a laptop CPU, seconds on a GPU)
+and prints one line. With the offline weights it only says that it cannot judge them.
+
+If it says **FAILED**, please copy that line into an issue on the course's repository (the README says how):
+you will be the first to see what the defaults do with real weights.
+"""),
+    ("code", r"""
+from stlib.selftest import selftest_line
+
+print(selftest_line(vgg))   # the same check as `stlib weights selftest` on the command line
+"""),
+    ("md", r"""
 ## Open the course anywhere
 
 * **Google Colab** - press the *Open in Colab* badge at the top of any notebook. The first code cell notices
@@ -121,6 +137,7 @@ once (548 MB) into the PyTorch cache.
 | [05 · The live studio](05_studio.ipynb) | sliders that steer a running optimisation | which layer holds a stroke |
 | [06 · Beyond the paper](06_beyond.ipynb) | keeping the photo's colours, blending styles, coarse-to-fine, average pooling, a style per region | the masked Gram matrix |
 | [07 · Capstone](07_capstone.ipynb) | the whole method from your own pieces, checked against `stlib.gatys` | the whole transfer |
+| [08 · Real time](08_realtime.ipynb) | a feed-forward network trained once per style with the same losses; network vs optimisation; instant sliders | instance normalisation |
 
 Each exercise has an instant check (`stlib.checks`) and a hidden solution. Start with 01.
 """),

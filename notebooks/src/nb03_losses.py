@@ -163,6 +163,46 @@ and pixel-scale grain; balanced weights hand a share to the deep layers, whose s
 patterns.
 """),
     ("md", r"""
+## Why some weightings wash out: each layer's share of the pull
+
+A weight says little on its own; what matters is the share of the pull a layer ends up with. Two measures
+(`stlib.shares`): a layer's share of the weighted style loss $w_l E_l / \sum_k w_k E_k$, and its share of the
+*gradient* on the pixels (the size of $\partial (w_l E_l)/\partial x$) - how hard it actually pushes the
+image. A layer whose bar segment is a sliver is, in practice, switched off: its statistics, however
+carefully weighted, barely move the picture. That is how a weighting "washes out" the large-scale structure
+that only the deep layers see.
+
+`stlib.balance.balanced_layer_weights` turns this around: it measures $E_l$ at the start image and sets
+$w_l \propto 1/E_l$, so that every layer carries the same share of the loss at the start, whatever network
+is loaded, while the total pull stays the preset's. (`by="gradient"` balances the gradient shares instead.)
+"""),
+    ("code", r"""
+from stlib.balance import balanced_layer_weights
+from stlib.shares import layer_shares
+
+balanced = balanced_layer_weights(vgg, photo, targets.style, preset.style_layers)   # equal loss shares
+fixed_and_balanced = {"equal weights": {n: 1.0 for n in stlib.STYLE_LAYERS},
+                      f"preset {preset.name!r}": preset.style_layers, "balanced": balanced}
+measured = {label: layer_shares(vgg, photo, targets.style, w) for label, w in fixed_and_balanced.items()}
+for label, m in measured.items():
+    layer, share = m.smallest()
+    print(f"{label:>14}: smallest loss share {layer} {100 * share:4.1f} %")
+plots.plot_layer_shares(measured)
+"""),
+    ("md", r"""
+The balanced bars are equal in loss by construction; their gradient shares are not, because a loss can be
+large and still flat in the pixels (or small and steep). Painted with each weighting, from the same start
+pull (the balanced weights keep the preset's total, so no rescaling is needed):
+"""),
+    ("code", r"""
+runs["balanced"] = stlib.stylize(photo, painting, style_layers=balanced, style_weight=preset.style_weight, size=SIZE,
+                                 steps=STEPS, model=vgg, precision="auto")
+print("loss shares at the returned image:")
+for label in ("equal weights", f"preset {preset.name!r}", "balanced"):
+    print(f"{label:>14}:", "  ".join(f"{n} {100 * v:.0f}%" for n, v in runs[label].layer_shares().items()))
+plots.show_images({label: runs[label] for label in ("equal weights", f"preset {preset.name!r}", "balanced")}, size=3)
+"""),
+    ("md", r"""
 ## The total objective
 
 ### Exercise 3 · Assemble the objective
@@ -212,6 +252,7 @@ weights are only meaningful together with its conventions:
 |---|---|---|---|---|---|---|
 | Gatys et al. 2016 | Caffe VGG-19 **rescaled so every filter's mean activation is 1**; 0-255, mean subtracted | content `relu4_2`, style `relu1_1`…`relu5_1` | raw sums $FF^\top$ | $\frac{1}{4N_l^2M_l^2}\sum(G-A)^2$, $w_l = \frac15$ | $\frac12\sum(F-P)^2$ | $\alpha/\beta = 10^{-3}$ … $10^{-4}$ |
 | PyTorch tutorial (Jacq & Herring) | torchvision VGG-19; 0-1, ImageNet mean/std | content `conv2_2`, style `conv1_1`, `conv1_2`, `conv2_1`, `conv2_2`, `conv3_1` (before the ReLU) | $FF^\top / (CHW)$ | mean squared error | mean squared error | content 1, style $10^6$ |
+| pystiche's example | torchvision VGG-19; 0-1, ImageNet mean/std | Gatys's | $FF^\top / (HW)$ | mean squared error, $w_l = \frac15$ | mean squared error | content 1, style $10^3$ |
 | Johnson's *neural-style* (Lua) | Caffe VGG-19 (not rescaled); 0-255, mean subtracted | content `relu4_2`, style `relu1_1`…`relu5_1` | $FF^\top / (CHW)$ | mean squared error | mean squared error | content 5, style 100 |
 | **stlib** | torchvision VGG-19 or offline random filters; 0-1, ImageNet mean/std | Gatys's | $FF^\top/(CHW)$ by default (`gram_norm=`) | mean squared error | mean squared error | the tutorial's 1 / $10^6$ at Gatys's layers (`IMAGENET`); `OFFLINE` for random filters |
 
@@ -282,19 +323,28 @@ Now convert each published setting into stlib's units: the style weight per laye
 answer depends on the image size through $N$; shown for this notebook's images.)
 """),
     ("code", r"""
-equivalent = {
-    "PyTorch tutorial (1 / 1e6)": {n: 1e6 / 1 for n in stlib.STYLE_LAYERS},
-    "Johnson neural-style (5 / 100)": {n: 100 * style_scale / (5 * content_scale) for n in stlib.STYLE_LAYERS},
-    "Gatys, alpha/beta = 1e-3": {n: 1e3 * (1 / 5) * style_factor[n] * style_scale / (n_content / 2 * content_scale)
-                                 for n in stlib.STYLE_LAYERS},
-    "Gatys, alpha/beta = 1e-4": {n: 1e4 * (1 / 5) * style_factor[n] * style_scale / (n_content / 2 * content_scale)
-                                 for n in stlib.STYLE_LAYERS},
-    f"stlib preset {preset.name!r}": {n: preset.style_weight * preset.style_layers[n] / preset.content_weight
-                                      for n in stlib.STYLE_LAYERS},
-}
-print(f"{'style weight per layer, in stlib units':<40}" + "".join(f"{n:>10}" for n in stlib.STYLE_LAYERS))
+from stlib.conventions import CONVENTIONS, in_stlib_units, style_factor as library_factor
+
+channels = {n: fx[n].shape[1] for n in stlib.STYLE_LAYERS}
+measured_range = {"imagenet": (1.0, 1.0), "caffe": (content_scale, style_scale)}   # the 0-255 factors measured above
+equivalent = {}
+for conv in CONVENTIONS:
+    if set(conv.style_layers) != set(stlib.STYLE_LAYERS):
+        continue   # the tutorial's own layers (conv1_1 ... conv3_1): its numbers at Gatys's layers are the IMAGENET preset
+    c_scale, s_scale = measured_range[conv.input_range]
+    weights = in_stlib_units(conv, channels, n_content, c_scale, {n: s_scale for n in conv.style_layers})
+    equivalent[conv.name] = weights.per_unit_content()
+equivalent["stlib preset 'imagenet' (tutorial at Gatys's layers)"] = {n: 1e6 for n in stlib.STYLE_LAYERS}
+equivalent[f"stlib preset {preset.name!r}"] = {n: preset.style_weight * preset.style_layers[n] / preset.content_weight
+                                              for n in stlib.STYLE_LAYERS}
+# The library's algebra (stlib.conventions, checked against each reference formula in tests/test_conventions.py)
+# agrees with the factors measured on feature maps above:
+print("conversion factors agree with the measurement:",
+      all(abs(library_factor(gatys_conv, channels[n]) / style_factor[n] - 1) < 1e-3
+          for gatys_conv in CONVENTIONS[-1:] for n in stlib.STYLE_LAYERS))
+print(f"{'style weight per layer, in stlib units':<52}" + "".join(f"{n:>10}" for n in stlib.STYLE_LAYERS))
 for label, row in equivalent.items():
-    print(f"{label:<40}" + "".join(f"{row[n]:>10.2g}" for n in stlib.STYLE_LAYERS))
+    print(f"{label:<52}" + "".join(f"{row[n]:>10.2g}" for n in stlib.STYLE_LAYERS))
 """),
     ("md", r"""
 Read the rows with care. The conversion takes out the constants inside the losses and the input range,

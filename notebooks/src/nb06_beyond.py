@@ -4,12 +4,13 @@ CELLS = [
     ("md", r"""
 # 06 · Beyond the paper: colour, blends, scale, pooling and regions
 
-The method of notebooks 01-04 is the whole of Gatys et al. (2016). Five small extensions from the same
+The method of notebooks 01-04 is the whole of Gatys et al. (2016). Six small extensions from the same
 authors and the people who followed make it much more usable, and each is one keyword of `stylize`:
 
 * `preserve_color=` - paint the texture but keep the photo's colours;
 * `style=[a, b], style_blend=` - mix two paintings;
 * `scales=` - work coarse to fine, for larger images and larger strokes;
+* `style_scale=` - the size of the painting's strokes on the result;
 * `load_vgg19(pooling="avg")` - the average pooling the paper used for its figures;
 * `style=[a, b], style_masks=` - a different painting in each region of the photo.
 
@@ -93,6 +94,31 @@ plots.show_images({f"one scale, {BIG} px, {STEPS} steps: {single.elapsed:.0f} s"
 The coarse-to-fine run settles the large shapes at low resolution, so its strokes are larger and more
 coherent, and most of its steps cost a quarter as much.
 
+## Brush-stroke size: `style_scale`
+
+How large should the painting's strokes be on the result? The Gram matrices do not say: they are averages
+over positions, so they describe the painting *at the size it is fed to the network*. `style_scale=` resizes
+the painting relative to the output before its Gram matrices are taken (Johnson's *neural-style* calls it
+`-style_scale`): at 2 the painting is fed twice as large as the result, so each of its strokes covers twice
+as many pixels, and the network asks for strokes twice as large; at 0.5, half as large.
+
+To see the size change, measure it: `stlib.pattern.pattern_scale` is the distance (in pixels) over which the
+picture stays correlated with itself - small for fine texture, large for big shapes. The bold shapes of
+`stripes` make the effect easy to see and to measure.
+"""),
+    ("code", r"""
+from stlib.pattern import pattern_scale
+
+stripes = stlib.load_image("stripes", 2 * SIZE)   # loaded large enough for style_scale=2
+by_scale = {scale: stlib.stylize(photo, stripes, style_scale=scale, size=SIZE, steps=STEPS, model=vgg,
+                                 precision="auto") for scale in (0.5, 1.0, 2.0)}
+widths = {scale: pattern_scale(result.image) for scale, result in by_scale.items()}
+print("pattern scale (px):", "  ".join(f"style_scale {s:g}: {w:.1f}" for s, w in widths.items()))
+grows = widths[0.5] < widths[1.0] < widths[2.0]
+print("the pattern grows with style_scale" if grows else "the pattern does NOT grow here (see the pictures)")
+plots.show_images({f"style_scale={scale:g}": result for scale, result in by_scale.items()}, size=3)
+"""),
+    ("md", r"""
 ## Average vs max pooling
 
 VGG-19 was trained with max pooling. Gatys et al. swap it for average pooling when synthesising images:

@@ -96,5 +96,8 @@ or a diverging loss.
 **Where next?** Try `my_gatys` with `init` from noise, with average pooling
 (`course.load_model(pooling="avg")`), or with your own weights and layers - and compare with the figures
 of the paper.
+
+**Next:** notebook 08 shows how phone apps answer in milliseconds: a network trained once, with these same
+losses, paints any photo in one forward pass.
 """),
 ]

@@ -123,7 +123,7 @@ class RunMonitor:
             if self.callback is not None:
                 info = StepInfo(self.step, self.total_steps, x.detach().cpu().clone(),
                                 {k: self.latest[k] for k in ("content", "style", "tv", "total")}, self.elapsed(),
-                                accepted)
+                                accepted, dict(self.latest.get("layers", {})))
                 if self.callback(info) is False:
                     self._end(StopReason.CALLBACK, f"stopped by the callback at step {self.step}")
                     return True

@@ -142,6 +142,23 @@ def _tolerance(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
 
 
+#: The largest ``style_scale``: the painting fed at 4x the output's size (a 512 px result reads a 2048 px painting).
+MAX_STYLE_SCALE = 4.0
+BALANCE = (None, "loss", "gradient")
+
+
+def _style_scale(name: str, value: Any) -> None:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value) \
+            or not 0 < value <= MAX_STYLE_SCALE:
+        raise ValueError(f"{name} must be a number in (0, {MAX_STYLE_SCALE:g}] - the painting's size relative to the "
+                         f"output: 0.5 gives strokes half as large, 2 twice as large - not {value!r}")
+
+
+def _bool(name: str, value: Any) -> None:
+    if value not in (True, False):
+        raise ValueError(f"{name} must be True or False, not {value!r}")
+
+
 def option(default: Any, help: str, check: Callable[[str, Any], None], flag: Optional[Callable[[str], Any]] = None,
            choices: Optional[Sequence[Any]] = None) -> Any:
     """A ``RunOptions`` field: its ``default``, a one-line ``help``, ``check(name, value)`` (raises a ValueError
@@ -186,6 +203,13 @@ class RunOptions:
     rtol: float = option(1e-6, "stop when the best loss improved by less than this (relative) over 20 steps",
                          _tolerance)
     cuda_graph: bool | None = option(None, "replay each step as a CUDA graph (default: automatic)", _optional_bool)
+    style_scale: float = option(1.0, "brush-stroke size: the painting's size relative to the output (default 1; "
+                                     "2 = strokes twice as large, 0.5 = half)", _style_scale, flag=float)
+    balance: str | None = option(None, "per-layer style weights by measurement, each layer an equal share of the "
+                                       "loss or gradient at the start: loss or gradient (default: fixed weights)",
+                                 _choice(BALANCE), flag=str, choices=BALANCE[1:])
+    diagnostics: bool = option(False, "measure each style layer's share of the loss and gradient at the start and "
+                                      "end (result.shares; about four steps' work)", _bool)
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -173,16 +173,23 @@ def check_image_sizes(images: RunImages, run: RunSettings) -> None:
         for role, img, layers in named:
             need = layer_stride(deepest(layers)) if layers else 1
             h, w = img.shape[-2:]
-            ratio = side / max(h, w)
+            fed = side if role == "content image" else style_side(side, run.options.style_scale)
+            ratio = fed / max(h, w)
             h, w = max(1, round(h * ratio)), max(1, round(w * ratio))
             if min(h, w) >= need:
                 continue
             where = f"at size={final}" if side == final else f"at the {side} px coarse scale of the scales asked for"
+            scaled = "" if role == "content image" or fed == side else f" (style_scale {run.options.style_scale:g})"
             raise ValueError(
-                f"the {role} becomes {w}×{h} px {where}, but VGG-19 needs at least {need} px on each side here: use a "
-                f"larger size (--size on the command line){'' if side == final else ' or fewer scales'}, or crop "
-                f"the {role} to a less elongated shape"
+                f"the {role} becomes {w}×{h} px {where}{scaled}, but VGG-19 needs at least {need} px on each side "
+                f"here: use a larger size (--size on the command line){'' if side == final else ' or fewer scales'}"
+                f"{' or a larger style_scale' if scaled else ''}, or crop the {role} to a less elongated shape"
             )
+
+
+def style_side(side: int, style_scale: float) -> int:
+    """The long edge the painting is fed at when the output's is ``side`` (``style_scale``: painting / output)."""
+    return max(1, round(side * style_scale))
 
 
 def count_styles(style: Any) -> int:

@@ -21,6 +21,7 @@ from . import sweep as sweeps
 from .controls import Controls, status_html
 from .inputs import ImageStore, png_bytes, uploaded_files
 from .lossplot import LossPlot
+from .sharesplot import SharesPlot
 from .settings import StudioSettings, preset_settings
 from .worker import Listener, Worker, estimate_run, readable_error
 
@@ -58,6 +59,7 @@ class Studio(Listener):
         self.widget.studio = self  # so that stlib.studio.studio() can hand back just the widget
         self.start_settings = self.controls.settings()
         self._plot = LossPlot(330, 250, 12.0) if layout == "projector" else LossPlot()
+        self._shares_plot = SharesPlot(560, 120, 10.0) if layout == "projector" else SharesPlot()
         #: Settings generation of the picture now in the preview, and how many previews so far.
         self.preview_generation, self.preview_count = -1, 0
         #: The pinned result shown beside the live one: (settings, image), or None.
@@ -69,6 +71,7 @@ class Studio(Listener):
         start = resize(self.images.get(content), 600 if self.controls.big else 320)
         self.preview.value = png_bytes(start)  # the picture a run starts from, never a broken-image icon
         self.loss_plot.value = self._plot.render([])
+        self.shares_plot.value = self._shares_plot.render(None)
         self._refresh_estimate()
 
     def _wire(self) -> None:
@@ -119,6 +122,9 @@ class Studio(Listener):
 
     def on_plot(self, history: list[dict[str, float]], retargets: list[int]) -> None:
         self.controls.loss_plot.value = self._plot.render(history, retargets)
+
+    def on_shares(self, shares: Any, step: int) -> None:
+        self.controls.shares_plot.value = self._shares_plot.render(shares, step)
 
     def on_busy(self, what: str | None) -> None:
         self.controls.set_busy(what)

@@ -55,6 +55,7 @@ class Controls:
         # CSS classes (add_class: ipywidgets 7 and 8) so that a browser test, or a custom stylesheet, finds them
         for w, name in ((self.preview, "preview"), (self.status, "status"), (self.style_weight, "style-weight"),
                         (self.run_button, "run"), (self.stop_button, "stop"), (self.loss_plot, "loss-plot"),
+                        (self.shares_plot, "shares-plot"), (self.style_scale, "style-scale"),
                         (self.sweep_image, "sweep-image"), (self.sweep_pick, "sweep-pick"), (self.pin_button, "pin"),
                         (self.pinned, "pinned"), (self.preset_pick, "preset"), (self.reset_button, "reset"),
                         (self.controls_box, "controls"), (self.widget, "root")):
@@ -82,6 +83,11 @@ class Controls:
         thumb = W.Layout(height="96px" if self.big else "72px", width="auto", margin="0 0 0 6px")
         self.content_thumb = W.Image(format="png", layout=thumb)
         self.style_thumb = W.Image(format="png", layout=thumb)
+        # stroke size: the painting's size relative to the output (stylize's style_scale), 1/2 ... 4 on a log scale
+        # (not below 1/2: at the studio's smallest preview, 64 px, a quarter-size painting is too small for relu5_1)
+        self.style_scale = W.FloatLogSlider(value=1.0, base=2, min=-1, max=2, step=0.25, description="stroke size",
+                                            readout_format=".2g", continuous_update=False, style=label,
+                                            layout=W.Layout(width="100%"))
 
         self.content_weight = self._log_slider("content weight", preset.content_weight, 3, 3)
         self.style_weight = self._log_slider("style weight", preset.style_weight, 4, 4)
@@ -131,6 +137,7 @@ class Controls:
                                                             border="1px solid #ccc", display="none"))
         self.pinned_title = W.HTML(value="")
         self.loss_plot = W.Image(format="png", layout=W.Layout(width="auto", height="auto"))
+        self.shares_plot = W.Image(format="png", layout=W.Layout(width="auto", height="auto"))
 
     def _build_sweep(self, steps: int) -> None:
         label, full = self._label, W.Layout(width="100%")
@@ -160,6 +167,7 @@ class Controls:
         images = W.VBox([
             W.HBox([self.content_pick, self.content_upload, self.content_thumb], layout=W.Layout(align_items="center")),
             W.HBox([self.style_pick, self.style_upload, self.style_thumb], layout=W.Layout(align_items="center")),
+            self.style_scale,
         ])
         weights = W.VBox([W.HBox([spacer(), self.content_weight]), W.HBox([spacer(), self.style_weight]),
                           W.HBox([self.tv_on, self.tv_weight])])
@@ -188,7 +196,9 @@ class Controls:
         self.controls_box = W.VBox([group(t, b) for t, b in self._groups()], layout=W.Layout(width="480px"))
         output = W.VBox([self._buttons(), self.progress, self.status, self.preview, self.pinned_title, self.pinned,
                          W.HTML(value="<small>loss (log scale); dashed lines: settings changed</small>"),
-                         self.loss_plot], layout=W.Layout(width="340px", margin="0 0 0 12px"))
+                         self.loss_plot, W.HTML(value="<small>each style layer's share of the style loss and of "
+                                                     "its gradient (live)</small>"), self.shares_plot],
+                        layout=W.Layout(width="340px", margin="0 0 0 12px"))
         self.tabs = W.Tab(children=[W.HBox([self.controls_box, output]), self._sweep_panel("480px")])
         # ipywidgets 7/8: set_title exists in both (8 also has a `titles` trait, 7 does not).
         for i, title in enumerate(("Studio", "Sweep")):
@@ -200,6 +210,7 @@ class Controls:
         for _, body in groups:
             body.layout.width = "100%"  # else the sliders' tracks shrink to nothing inside a tab
         pages = [W.VBox([body], layout=W.Layout(padding="4px", width="100%")) for _, body in groups]
+        pages[1].children = (*pages[1].children, self.shares_plot)  # the live bars beside the layer sliders
         pages.append(self._sweep_panel("300px"))
         self.tabs = W.Tab(children=pages, layout=W.Layout(height="265px", overflow="auto"))
         for i, title in enumerate(("Weights", "Layers", "Images", "Run", "Sweep")):
@@ -221,6 +232,7 @@ class Controls:
             style_layers=layers, tv_weight=float(self.tv_weight.value) if self.tv_on.value else 0.0,
             size=int(self.size.value), steps=int(self.steps.value), optimizer=str(self.optimizer.value),
             init=str(self.init.value), preserve_color=bool(self.keep_colors.value), pooling=str(self.pooling.value),
+            style_scale=float(self.style_scale.value),
         )
 
     def apply(self, s: StudioSettings) -> None:
@@ -242,11 +254,12 @@ class Controls:
         self.optimizer.value, self.init.value, self.pooling.value = s.optimizer, s.init, s.pooling
         self.keep_colors.value = s.preserve_color
         self.size.value, self.steps.value = s.size, s.steps
+        self.style_scale.value = s.style_scale
 
     def setting_widgets(self) -> Sequence[W.Widget]:
         """Every widget whose value is part of ``settings()``."""
         return [self.content_pick, self.style_pick, self.content_weight, self.style_weight, self.tv_on, self.tv_weight,
-                self.size, self.steps, self.optimizer, self.init, self.pooling, self.keep_colors,
+                self.size, self.steps, self.optimizer, self.init, self.pooling, self.keep_colors, self.style_scale,
                 *self.layer_on.values(), *self.layer_weight.values()]
 
     def set_busy(self, what: str | None) -> None:

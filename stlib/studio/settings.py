@@ -39,6 +39,7 @@ class StudioSettings:
     init: str = "content"
     preserve_color: bool = False
     pooling: str = "max"
+    style_scale: float = 1.0  # stroke size: the painting's size relative to the output
 
     def stylize_kwargs(self, **overrides: Any) -> dict[str, Any]:
         """The ``stylize`` keywords these settings mean (the only place that mapping is written);
@@ -48,7 +49,7 @@ class StudioSettings:
             "content_weight": self.content_weight, "style_weight": self.style_weight,
             "style_layers": dict(self.style_layers), "tv_weight": self.tv_weight, "steps": self.steps,
             "optimizer": self.optimizer, "init": self.init, "size": self.size,
-            "preserve_color": "luminance" if self.preserve_color else None,
+            "preserve_color": "luminance" if self.preserve_color else None, "style_scale": self.style_scale,
         }
         kwargs.update(overrides)
         return kwargs
@@ -57,7 +58,7 @@ class StudioSettings:
         """Short descriptions of what differs from ``other`` (e.g. ``"style weight 1e5 → 1e6"``)."""
         out: list[str] = []
         for name in ("content", "style", "content_weight", "style_weight", "tv_weight", "size", "steps",
-                     "optimizer", "init", "preserve_color", "pooling"):
+                     "optimizer", "init", "preserve_color", "pooling", "style_scale"):
             old, new = getattr(other, name), getattr(self, name)
             if old != new:
                 show = format_number if isinstance(new, float) else str

@@ -30,6 +30,7 @@ from ..color import recombine_color
 from ..images import resize
 from ..model import VGG19Features
 from ..result import StepInfo, StopReason, StylizeResult
+from ..shares import LayerShares, loss_shares, per_layer_gradient_norms
 from ..transfer import stylize
 from ..units import format_seconds
 from .inputs import ImageStore
@@ -42,6 +43,9 @@ SLOW_RUN_S = 60.0
 PREVIEW_STEP_BUDGET_S = 0.3
 #: Previews go to the listener at most this often (each becomes a PNG sent over the websocket).
 MIN_PREVIEW_INTERVAL_S = 0.1
+#: The per-layer gradient shares are measured on a copy of the image this many pixels on the long edge (one
+#: forward and one backward per style layer: ~0.1-0.3 s on a laptop CPU), at most every ``shares_every_s``.
+SHARES_SIZE = 128
 _ESTIMATE_LOCK = threading.Lock()
 STOPPED = "Stopped. The image so far is kept; press Run to start again."
 
@@ -120,6 +124,9 @@ class Listener:
     def on_busy(self, what: str | None) -> None:
         """The worker started a job ("run", "sweep") or ended one (None)."""
 
+    def on_shares(self, shares: LayerShares, step: int) -> None:
+        """Each style layer's share of the weighted style loss and of the gradient, at ``step`` (throttled)."""
+
 
 @dataclass
 class StylizeCall:
@@ -143,7 +150,7 @@ class Worker:
 
     def __init__(self, model: VGG19Features, settings: Callable[[], StudioSettings], images: ImageStore,
                  listener: Listener | None = None, *, precision: str = "auto", every: int = 1,
-                 preview: str | None = "auto", plot_every_s: float = 1.0) -> None:
+                 preview: str | None = "auto", plot_every_s: float = 1.0, shares_every_s: float = 2.0) -> None:
         if every < 1:
             raise ValueError("every must be >= 1 (the preview updates every `every` steps)")
         if preview not in ("auto", None):
@@ -153,6 +160,9 @@ class Worker:
         self.device = model.mean.device
         self.precision, self.every, self.preview_mode = precision, int(every), preview
         self.plot_every_s = float(plot_every_s)
+        self.shares_every_s = float(shares_every_s)
+        self._shares_time = 0.0
+        self._share_targets: dict[tuple[Any, ...], dict[str, torch.Tensor]] = {}
         self.lock = threading.RLock()
         self.abort = threading.Event()  # set: end the current stylize call (a change, or Stop)
         self.stop_flag = threading.Event()  # set: end the job
@@ -175,6 +185,8 @@ class Worker:
         self.retargets: list[int] = []
         #: The last error, or None.
         self.error: str | None = None
+        #: The latest per-layer shares (``on_shares``), or None before the first measurement.
+        self.shares: LayerShares | None = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -364,8 +376,33 @@ class Worker:
             if now - self._plot_time >= self.plot_every_s:
                 self._plot_time = now
                 self.listener.on_plot(self.history, self.retargets)
+            if info.layers and s.style_layers and s.style_weight > 0 and now - self._shares_time >= self.shares_every_s:
+                self.shares = self.measure_shares(s, info)
+                self._shares_time = time.perf_counter()  # after measuring: its own time never crowds the run out
+                self.listener.on_shares(self.shares, base + info.step)
 
         return on_step
+
+    def measure_shares(self, s: StudioSettings, info: StepInfo) -> LayerShares:
+        """Loss shares from the step's own per-layer losses; gradient shares measured on a ``SHARES_SIZE`` copy of
+        the image against the painting at that size (``stlib.shares``), in the run's precision."""
+        from ..engine.objective import compute_targets
+        from ..engine.precision import autocast, resolve_precision
+        from ..engine.settings import style_side
+
+        model = self.model_for(s.pooling)
+        image = resize(info.image, min(SHARES_SIZE, max(info.image.shape[-2:]))).to(self.device)
+        precision = resolve_precision(self.precision, self.device)
+        side = style_side(max(image.shape[-2:]), s.style_scale)
+        key = (s.style, s.pooling, tuple(s.style_layers), side)
+        with autocast(precision, self.device):
+            if key not in self._share_targets:
+                painting = resize(self.images.get(s.style), side).to(self.device)
+                self._share_targets = {key: compute_targets(model, image, [painting], {}, s.style_layers, [1.0]).style}
+            _, norms = per_layer_gradient_norms(model, image, self._share_targets[key], s.style_layers)
+        total = sum(norms.values())
+        gradient = {n: v / total if total > 0 else 1 / len(norms) for n, v in norms.items()}
+        return LayerShares(loss=loss_shares(info.layers, s.style_layers), gradient=gradient)
 
     def _finish(self, s: StudioSettings, result: StylizeResult | None) -> None:
         if result is not None:
