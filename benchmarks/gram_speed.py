@@ -81,7 +81,8 @@ def floor_step(model: stlib.VGG19Features, x: torch.Tensor, last: str) -> Callab
     return step
 
 
-def part_step(model: stlib.VGG19Features, x: torch.Tensor, last: str, style_layers: list[str]) -> Callable[[], None]:
+def part_step(model: stlib.VGG19Features, x: torch.Tensor, last: str,
+              style_layers: list[str]) -> Callable[[], None]:
     """The floor through the engine's ``fast_features``, plus (``style_layers``) those layers' Gram matrices
     (``O.fp32_gram``, i.e. the variant in force), forward and backward: a sum as the loss."""
     def step() -> None:
