@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.stlib-installed
 # OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning (much faster on a busy 2-core box).
 TEST_ENV := STLIB_FAST=1 STLIB_WEIGHTS=random STLIB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: venv demo lab present student test test-unit test-notebooks test-browser test-matrix browser-deps bench images clean
+.PHONY: venv demo lab present student test test-unit test-notebooks test-course test-browser test-matrix browser-deps bench images clean
 
 venv: $(STAMP)
 
@@ -52,6 +52,13 @@ test-unit: $(STAMP)
 
 test-notebooks: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest --nbval-lax notebooks
+
+# The course as students see it: every notebook at students' sizes (not fast mode), each figure checked to
+# appear and each figure's claim (course.claim) asserted; offline weights. ~10-15 min on 2 cores, times in
+# benchmarks/out/course_times_normal.txt (benchmarks/NOTEBOOK_TIMES.md has measured ones).
+test-course: $(STAMP)
+	STLIB_COURSE_MODE=normal STLIB_WEIGHTS=random STLIB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE \
+	  $(BIN)/python -m pytest tests/test_course_figures.py
 
 test-browser: $(STAMP) browser-deps
 	$(TEST_ENV) $(BIN)/python -m pytest tests -m browser

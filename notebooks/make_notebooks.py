@@ -151,9 +151,9 @@ def _load_source(path: Path) -> List[Tuple[str, str]]:
 
 
 def _solution_markdown(key: str) -> str:
-    from stlib.checks import load_all_solutions
+    from stlib.checks import SOLUTIONS
 
-    code = load_all_solutions()[key].strip("\n")
+    code = SOLUTIONS[key].strip("\n")
     return ("<details><summary><b>Show a solution</b> (try first!)</summary>\n\n"
             f"```python\n{code}\n```\n\n</details>")
 

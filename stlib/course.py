@@ -95,3 +95,29 @@ def load_model(pooling: str = "max", weights: str = "auto", note: bool = True) -
     if note:
         print(describe_weights(model))
     return model
+
+
+class ClaimError(AssertionError):
+    """A figure's claim did not hold when it was measured (raised by ``claim`` outside fast mode)."""
+
+
+def claim(statement: str, holds: bool, measured: str = "") -> None:
+    """Print one sentence saying whether the text's ``statement`` about the figure above holds.
+
+    Every figure whose text makes a claim is followed by a cell that measures it and calls ``claim``.
+    Normal mode (students' sizes): prints "Checked: <statement> (<measured>)." and raises ``ClaimError``
+    when ``holds`` is false, so ``make test-course`` fails where the figure is drawn. Fast mode (tiny
+    images, a few steps): the measurement is not meaningful, so nothing is asserted and the sentence is
+    only the statement - identical on every machine, so nbval can compare it.
+    """
+    statement = statement.strip().rstrip(".")
+    if not statement:
+        raise ValueError("claim needs the statement the text makes, e.g. claim('the loss falls', ...)")
+    if fast_mode():
+        print(f"Claim (measured at students' sizes, not in fast mode): {statement}.")
+        return
+    detail = f" ({measured})" if measured else ""
+    if not bool(holds):
+        raise ClaimError(f"The text above claims that {statement}, but this run measured otherwise{detail}. "
+                         "The figure and its text disagree: change the experiment or the text.")
+    print(f"Checked: {statement}{detail}.")

@@ -23,6 +23,8 @@ from .engine.optim import make_optimizer
 from .engine.precision import autocast, memory_format
 from .engine.scales import initial_image, scale_plan, upsampled
 from .engine.budget import explains_memory_errors
+from .engine.handover import HandOver
+from .engine.heap import HEAP_FIX_MIN_SIZE, fix_mmap_threshold
 from .engine.options import LayerSpec, RunOptions
 from .balance import weights_for_shares
 from .engine.settings import (RunImages, RunSettings, check_image_sizes, count_styles, load_run_images, resolve_model,
@@ -71,6 +73,7 @@ def stylize(
     style_scale: float = 1.0,
     balance: str | None = None,
     diagnostics: bool = False,
+    fp32_finish: bool = False,
 ) -> StylizeResult:
     """Paint the content of ``content`` in the style of ``style`` by gradient descent on the pixels.
 
@@ -102,6 +105,11 @@ def stylize(
     ``precision``: "auto" (default: bf16 on CPUs with AMX/AVX-512-BF16 and on Ampere+ GPUs, fp16 on older
     tensor-core GPUs, else fp32; ``stlib.engine.precision``), "fp32", "bf16" or "fp16" (GPU, loss scaling); only
     the network runs reduced, losses stay fp32.
+    ``fp32_finish`` (default False): a reduced-precision run whose last scale stops making progress (its best loss
+    improved < 1 % in 10 steps, or it converged or stalled within bf16's noise) goes on in float32 from its best
+    image for the remaining steps, which lowers the final objective below bf16's plateau
+    (``stlib.engine.handover``; the history's "precision" says which steps ran how). Off by default: the float32
+    steps cost ~4x a bf16 step on a CPU, and at the course's sizes the gain is ~1-2 % of the objective.
     ``cuda_graph``: replay each step as one captured CUDA graph (None = automatically on CUDA up to 1024 x 1024
     px with bf16/fp32 and no hooks on the model; same numbers, far less Python overhead per step).
     ``style_masks``: spatial control (Gatys et al., CVPR 2017; ``stlib.regions``): region masks - a bundled mask
@@ -121,7 +129,7 @@ def stylize(
     ``callback(StepInfo)`` runs every ``every`` steps and at the end; returning False stops the run.
     ``stop``: anything with ``is_set()`` (e.g. ``threading.Event``), checked every step.
 
-    The keywords from ``content_weight`` to ``diagnostics`` are the run options declared (with their checks) in
+    The keywords from ``content_weight`` to ``fp32_finish`` are the run options declared (with their checks) in
     ``stlib.engine.options.RunOptions``; ``model``, ``weights``, ``pooling`` and ``device`` pick the network.
 
     Nothing is lost: Ctrl-C returns the best image so far, a non-finite loss returns the last finite
@@ -132,6 +140,8 @@ def stylize(
     model, dev = resolve_model(model, weights, pooling, device)
     run = resolve_settings(model, dev, count_styles(style), options)
     masks = resolve_masks(style_masks, count_styles(style), style_blend)
+    if dev.type == "cpu" and run.plan[-1][0] >= HEAP_FIX_MIN_SIZE:
+        fix_mmap_threshold()  # large freed tensors leave no resident holes in the heap (engine.heap)
     if masks is not None and (options.balance or options.diagnostics):
         raise ValueError("balance and diagnostics measure plain Gram matrices: they do not work with style_masks")
     images = load_run_images(content, style, run.options.preserve_color,
@@ -191,26 +201,38 @@ def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: 
     monitor.start_scale(x)
     if n_steps == 0:
         return x.detach(), False
-    with autocast(run.precision, run.device):
-        targets = compute_targets(model, content, styles, run.content_layers, run.style_layers, run.blend,
-                                  run.options.gram_norm, masks=masks)
+    precision = run.precision
+    targets = _targets(model, run, precision, content, styles, masks)
     style_layers = _measure_start(model, run, x, targets, last, measured)
-    loss_fn = functools.partial(objective, model, targets=targets, content_layers=run.content_layers,
-                                style_layers=style_layers, content_weight=run.content_weight,
-                                style_weight=run.style_weight, tv_weight=run.tv_weight,
-                                gram_norm=run.options.gram_norm)
-    step, graphed = make_step(loss_fn, x, run.precision, model, run.options.cuda_graph)
-    optimizer = make_optimizer(run.options.optimizer, x, run.options.lr, run.precision)
+    step, graphed = _make_step(model, run, precision, targets, style_layers, x)
+    optimizer = make_optimizer(run.options.optimizer, x, run.options.lr, precision)
     closure = Closure(step, x, monitor.observe)
+    handover = HandOver() if last and run.options.fp32_finish and precision != "fp32" else None
     for local in range(n_steps):
         if monitor.should_stop():
             break
         optimizer.step(closure)
         with torch.no_grad():
             x.clamp_(0, 1)
-        if monitor.end_step(x, side, run.precision, last_of_scale=local == n_steps - 1,
-                            accepted=getattr(optimizer, "accepted", True),
-                            stalled=getattr(optimizer, "stalled", False)):
+        ended = monitor.end_step(x, side, precision, last_of_scale=local == n_steps - 1,
+                                 accepted=getattr(optimizer, "accepted", True),
+                                 stalled=getattr(optimizer, "stalled", False))
+        more = local < n_steps - 1 and monitor.reason is None  # not the last step, not stopped
+        # a plateau (ended with no reason: converged, stalled or diverged) or the hand-over's own test
+        if handover is not None and more and (ended or handover.due(monitor.stage_totals())):
+            # bf16 has stopped making progress: go on in float32 from the best image so far, with float32
+            # targets and a fresh optimiser (its curvature pairs and accepted loss belong to the bf16 objective)
+            handover, precision = None, "fp32"
+            with torch.no_grad():
+                x.copy_(monitor.scale_result(x))
+            monitor.start_scale(x)
+            targets = _targets(model, run, precision, content, styles, masks)
+            step, graphed_fp32 = _make_step(model, run, precision, targets, style_layers, x)
+            graphed = graphed or graphed_fp32
+            optimizer = make_optimizer(run.options.optimizer, x, run.options.lr, precision)
+            closure = Closure(step, x, monitor.observe)
+            continue
+        if ended:
             if last and monitor.reason is None:
                 monitor.converged_at_end()
             break  # stopped; or converged, and a converged coarse scale hands over to the next one
@@ -246,3 +268,23 @@ def _measure_start(model: VGG19Features, run: RunSettings, x: torch.Tensor, targ
     if last:
         measured["shares"] = {"start": shares_from(losses, norms, style_layers)}
     return style_layers
+
+
+def _targets(model: VGG19Features, run: RunSettings, precision: str, content: torch.Tensor,
+             styles: list[torch.Tensor], masks: torch.Tensor | None) -> Any:
+    """The targets computed in ``precision`` (so that the objective's optimum is that precision's), with the
+    network in that precision's layout."""
+    model.to(memory_format=memory_format(precision, run.device))
+    with autocast(precision, run.device):
+        return compute_targets(model, content, styles, run.content_layers, run.style_layers, run.blend,
+                               run.options.gram_norm, masks=masks)
+
+
+def _make_step(model: VGG19Features, run: RunSettings, precision: str, targets: Any, style_layers: dict[str, float],
+               x: torch.Tensor) -> tuple[Any, bool]:
+    """The step runner for ``x`` in ``precision`` against ``targets``. Returns (runner, CUDA graph?)."""
+    loss_fn = functools.partial(objective, model, targets=targets, content_layers=run.content_layers,
+                                style_layers=style_layers, content_weight=run.content_weight,
+                                style_weight=run.style_weight, tv_weight=run.tv_weight,
+                                gram_norm=run.options.gram_norm)
+    return make_step(loss_fn, x, precision, model, run.options.cuda_graph)

@@ -263,11 +263,12 @@ def test_check_gradient_step_accepts_correct_answer(capsys):
     (_step_with(lambda x, g, lr: g), "returned the gradient"),
     (_step_with(lambda x, g, lr: x), "did not change"),
     (_step_with(lambda x, g, lr: x - lr * g.sign()), "sign of the gradient"),
-    (_step_with(lambda x, g, lr: x - 2 * lr * g), "differs from image - lr * grad"),
+    (_step_with(lambda x, g, lr: x - 2 * lr * g), "twice lr * grad"),
+    (_step_with(lambda x, g, lr: x - 3 * lr * g), "differs from image - lr * grad"),
     (_step_with(lambda x, g, lr: (x - lr * g)[0]), "returned shape"),
     (_step_in_place, "in place"),
     (_step_attached, "still attached"),
-], ids=["ascent", "no-lr", "grad", "unchanged", "sign", "double", "shape", "in-place", "attached"])
+], ids=["ascent", "no-lr", "grad", "unchanged", "sign", "double", "other", "shape", "in-place", "attached"])
 def test_check_gradient_step_names_each_mistake(fn, phrase, capsys):
     result = _verdict(checks.check_gradient_step, fn, capsys)
     assert result.status == "wrong" and phrase in result.message
@@ -308,12 +309,18 @@ def test_check_layer_weights_balanced(capsys):
 
 @pytest.mark.parametrize("weights, phrase", [
     (None, "not implemented yet"),
-    ({n: 1.0 for n in LOSSES}, "contributes"),
+    ({n: 1.0 for n in LOSSES}, "equal weights"),
+    ({n: 0.2 for n in LOSSES}, "as Gatys et al.'s 1/5"),
+    ({n: 3 * v for n, v in LOSSES.items()}, "weighted each layer by its own loss"),
+    ({n: (1 / v if n != "relu5_1" else 10 / v) for n, v in LOSSES.items()}, "relu5_1 contributes 10.0x more"),
     ({"relu1_1": 1.0}, "missing or zero: relu2_1"),
     ({**{n: 1.0 for n in LOSSES}, "relu9_9": 1.0}, "not a VGG-19 layer"),
+    ({**{n: 1 / v for n, v in LOSSES.items()}, "relu4_2": 1.0}, "not one of the five style layers"),
     ({**{n: 1.0 for n in LOSSES}, "relu2_1": -1.0}, "finite numbers >= 0"),
+    ({**{n: 1.0 for n in LOSSES}, "relu2_1": "1"}, "finite numbers >= 0"),
     ([1, 2, 3], "expected a dict"),
-], ids=["none", "unbalanced", "missing", "bad-name", "negative", "list"])
+], ids=["none", "equal", "gatys-fifth", "proportional", "unbalanced", "missing", "bad-name", "content-layer",
+        "negative", "string", "list"])
 def test_check_layer_weights_mistakes(weights, phrase, capsys):
     result = checks.check_layer_weights(weights, LOSSES)
     capsys.readouterr()
@@ -340,6 +347,28 @@ def test_every_published_solution_passes_its_check(key, capsys):
     assert _verdict(check, namespace[name], capsys).ok
 
 
+def test_layer_weights_accept_tensors_and_numpy_numbers(capsys):
+    np = pytest.importorskip("numpy")
+    weights = {n: (torch.tensor(1 / v) if i % 2 else np.float32(1 / v)) for i, (n, v) in enumerate(LOSSES.items())}
+    assert checks.check_layer_weights(weights, LOSSES).ok, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("size", [64, 192])  # notebook 03 in fast mode and at students' size
+def test_doing_nothing_does_not_pass_the_layer_weights_exercise(size, vgg, capsys):
+    """Equal weights (or Gatys's 1/5) must fail with the offline weights' losses, as notebook 03 measures them."""
+    photo, painting = stlib.load_image("chelsea", size), stlib.load_image("swirls", size)
+    with torch.no_grad():  # E_l at the photo against the painting's Gram matrices, as notebook 03's per_layer
+        feats = stlib.extract_features(vgg, photo, stlib.STYLE_LAYERS)
+        targets = {n: stlib.gram_matrix(f) for n, f in stlib.extract_features(vgg, painting, stlib.STYLE_LAYERS).items()}
+    per_layer = {n: float(stlib.style_layer_loss(feats[n], targets[n])) for n in stlib.STYLE_LAYERS}
+    for weights in ({n: 1.0 for n in per_layer}, {n: 0.2 for n in per_layer}):
+        result = checks.check_layer_weights(weights, per_layer)
+        assert result.status == "wrong" and "equal weights" in result.message
+    namespace = {"stlib": stlib, "per_layer": per_layer}
+    exec(checks.SOLUTIONS["layer_weights"], namespace)
+    assert checks.check_layer_weights(namespace["my_layer_weights"], per_layer).ok
+
+
 def test_layer_weights_solution_passes(capsys):
     namespace = {"stlib": stlib, "per_layer": LOSSES}
     exec(checks.SOLUTIONS["layer_weights"], namespace)
@@ -358,3 +387,90 @@ def test_result_is_not_displayed_twice_in_jupyter(capsys):
     capsys.readouterr()
     assert result._ipython_display_() is None
     assert capsys.readouterr().out == ""
+
+
+# ------------------------------------------------------------------------------------------------ sign, squares, axes
+def _tv_channel_axis(image):  # "vertical" neighbours taken along dim 1, the channels
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[:, 1:] - image[:, :-1]
+    return (dx ** 2).mean() + (dy ** 2).mean()
+
+
+def _centred_gram(f):
+    b, c, h, w = f.shape
+    flat = (f - f.mean(dim=(2, 3), keepdim=True)).reshape(b, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def _torch_cov_gram(f):
+    b, c, h, w = f.shape
+    return torch.stack([torch.cov(x) for x in f.reshape(b, c, h * w)])
+
+
+def _masked_gram_without_c(features, mask):
+    b, c, h, w = features.shape
+    masked = (features * mask).reshape(b, c, h * w)
+    return masked @ masked.transpose(1, 2) / mask.pow(2).sum()
+
+
+@pytest.mark.parametrize("check, fn, phrase", [
+    (checks.check_content_loss, lambda f, t: -((f - t) ** 2).mean(), "the wrong sign"),
+    (checks.check_style_layer_loss, lambda f, a: -((stlib.gram_matrix(f) - a) ** 2).mean(), "the wrong sign"),
+    (checks.check_tv_loss, lambda x: -stlib.tv_loss(x), "the wrong sign"),
+    (checks.check_gram, lambda f: -stlib.gram_matrix(f), "the wrong sign"),
+    (checks.check_content_loss, lambda f, t: (f - t).mean(), "without squaring"),
+    (checks.check_content_loss, lambda f, t: (t - f).mean(), "without squaring"),
+    (checks.check_content_loss, lambda f, t: f.pow(2).mean() - t.pow(2).mean(), "subtracted the squares"),
+    (checks.check_content_loss, lambda f, t: ((f - t) ** 2).sum() / f[0].numel(), "one image"),
+    (checks.check_style_layer_loss, lambda f, a: (stlib.gram_matrix(f) - a).mean(), "without squaring"),
+    (checks.check_tv_loss, lambda x: (x[..., :, 1:] - x[..., :, :-1]).mean() + (x[..., 1:, :] - x[..., :-1, :]).mean(),
+     "without squaring"),
+    (checks.check_tv_loss, _tv_channel_axis, "channel (or batch) axis"),
+    (checks.check_tv_loss, lambda x: ((x[..., :, 1:] - x[..., :, :-1]) ** 2).sum() / x.numel()
+     + ((x[..., 1:, :] - x[..., :-1, :]) ** 2).sum() / x.numel(), "its own pairs"),
+    (checks.check_gram, _centred_gram, "covariance matrix"),
+    (checks.check_gram, _torch_cov_gram, "torch.cov"),
+    (checks.check_masked_gram, _masked_gram_without_c, "but not by C"),
+    (checks.check_gram, lambda f: stlib.gram_matrix(f[:1]), "only the first image"),
+    (checks.check_style_layer_loss, lambda f, a: ((stlib.gram_matrix(f, normalize=False) / (f.shape[2] * f.shape[3])
+                                                    - a) ** 2).mean(), "divided by H*W, the target by C*H*W"),
+    (checks.check_style_layer_loss, lambda f, a: ((stlib.gram_matrix(f) - a) ** 2).sum()
+     / (4 * f.shape[1] ** 2 * (f.shape[2] * f.shape[3]) ** 2), "1 / (4 N^2 M^2)"),
+    (checks.check_style_layer_loss, lambda f, a: (stlib.gram_matrix(f) - a).norm(), "square root"),
+    (checks.check_tv_loss, lambda x: stlib.tv_loss(x).sqrt(), "square root"),
+], ids=["content-negated", "style-negated", "tv-negated", "gram-negated", "content-unsquared", "content-unsquared-flipped",
+        "content-difference-of-squares", "content-per-image", "style-unsquared", "tv-unsquared", "tv-channel-axis",
+        "tv-over-numel", "gram-centred", "gram-torch-cov", "masked-gram-no-C", "gram-first-image", "style-gram-by-HW",
+        "style-paper-factor", "style-norm", "tv-sqrt"])
+def test_each_mistake_gets_its_own_sentence(check, fn, phrase, capsys):
+    result = _verdict(check, fn, capsys)
+    assert result.status == "wrong" and phrase in " ".join(result.message.split()), result.message
+    assert "values differ" not in result.message and "times stlib's" not in result.message
+
+
+# ------------------------------------------------------------------------------------------------ the package
+def test_the_checks_package_keeps_its_walls():
+    """stlib/checks/: no private name imported across modules, no module-level hooks, SOLUTIONS gathered once."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    folder = Path(checks.__file__).parent
+    gathered = {}
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports private names {private} from {node.module}"
+        top = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+        assert "__getattr__" not in top, f"{path.name} has a module __getattr__ hook"
+        for node in tree.body:  # nothing at module level changes a dict it imported (e.g. SOLUTIONS.update)
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+                func = node.value.func
+                assert not (isinstance(func, ast.Attribute) and func.attr in ("update", "setdefault")), path.name
+        if path.stem not in ("__init__", "framework"):
+            module = importlib.import_module(f"stlib.checks.{path.stem}")
+            assert not set(module.SOLUTIONS) & set(gathered), f"{path.name} repeats a solution key"
+            gathered.update(module.SOLUTIONS)
+    assert gathered == checks.SOLUTIONS

@@ -28,7 +28,7 @@ def test_stubs_are_todo(name, capsys):
 
 
 def test_solutions_of_the_new_exercises_pass(capsys):
-    solutions = checks.load_all_solutions()
+    solutions = checks.SOLUTIONS
     for key, check in [("total_loss", "check_total_loss"), ("start_image", "check_start_image"),
                        ("closure", "check_closure"), ("stroke_layer", "check_stroke_layer"),
                        ("masked_gram", "check_masked_gram")]:
@@ -60,8 +60,36 @@ def test_gradient_step_wrong_answers(capsys):
         loss_fn(x).backward()
         return (x - lr * x.grad).detach()
 
+    def adam(image, loss_fn, lr):
+        x = image.detach().clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([x], lr=lr)
+        loss_fn(x).backward()
+        optimizer.step()
+        return x.detach()
+
+    def sign(image, loss_fn, lr):
+        x = image.detach().clone().requires_grad_(True)
+        loss_fn(x).backward()
+        return (x - lr * x.grad.sign()).detach()
+
+    def sgd(image, loss_fn, lr):  # torch's own plain step is right
+        x = image.detach().clone().requires_grad_(True)
+        optimizer = torch.optim.SGD([x], lr=lr)
+        loss_fn(x).backward()
+        optimizer.step()
+        return x.detach()
+
+    def backward_twice(image, loss_fn, lr):
+        x = image.detach().clone().requires_grad_(True)
+        loss_fn(x).backward()
+        loss_fn(x).backward()
+        return (x - lr * x.grad).detach()
+
+    assert _verdict(checks.check_gradient_step, sgd, capsys).ok
     cases = [(clamped, "leave the clamp to the loop"), (no_requires_grad, "found nothing to differentiate"),
-             (flips_flag, "switched on requires_grad"), (non_leaf, "usually x.grad")]
+             (flips_flag, "switched on requires_grad"), (non_leaf, "usually x.grad"),
+             (adam, "you used torch.optim.Adam"), (sign, "you stepped by the sign of the gradient"),
+             (backward_twice, "Did backward() run twice?")]
     for fn, phrase in cases:
         result = _verdict(checks.check_gradient_step, fn, capsys)
         assert result.status == "wrong" and phrase in result.message, (fn.__name__, result.message)
@@ -89,10 +117,31 @@ def test_style_loss_features_vs_gram(capsys):
     (lambda c, s, w, a, b: torch.tensor(float(a * c + b * sum(w[n] * s[n] for n in w))), "carries no gradient"),
     (lambda c, s, w, a, b: a * c + b * sum(s.values()) * sum(w.values()), "by its own weight"),
     (lambda c, s, w, a, b: a * c + b * sum(w[n] * s[n] for n in w) + 1, "expected"),
+    (lambda c, s, w, a, b: a * c + b * sum(wl * e for wl, e in zip(w.values(), s.values())), "paired weights and losses by position"),
+    (lambda c, s, w, a, b: b * sum(w[n] * s[n] for n in w), "content term is missing"),
+    (lambda c, s, w, a, b: a * c + 0 * sum(s.values()), "style term is missing"),
+    (lambda c, s, w, a, b: a * c.detach() + b * sum(w[n] * s[n] for n in w), "part of it carries no gradient"),
+    (lambda c, s, w, a, b: a * c + b * sum(w[n] * s[n].item() for n in w), "part of it carries no gradient"),
 ])
-def test_total_loss_wrong_answers(fn, phrase, capsys):
-    result = _verdict(checks.check_total_loss, fn, capsys)
+def test_total_loss_wrong_answers(fn, phrase, vgg, capsys):
+    result = _verdict(checks.check_total_loss, fn, capsys, vgg)
     assert result.status == "wrong" and phrase in result.message, result.message
+
+
+def test_total_loss_is_checked_against_the_engines_objective(vgg, capsys):
+    """The oracle is stylize's objective itself: the solution's sum of its per-layer terms gives its total."""
+    from stlib.checks.nb03_losses import ALPHA, BETA, TotalLossProblem
+    from stlib.engine.objective import objective
+
+    problem = TotalLossProblem(vgg)
+    with torch.no_grad():
+        terms = objective(vgg, problem.image, problem.targets, {"relu4_2": 1.0}, problem.weights, ALPHA, BETA, 0.0)
+    by_hand = ALPHA * problem.content + BETA * sum(problem.weights[n] * problem.style[n] for n in stlib.STYLE_LAYERS)
+    assert float(terms["total"]) == pytest.approx(float(by_hand), rel=1e-5)
+    shares = [problem.weights[n] * float(problem.style[n]) for n in stlib.STYLE_LAYERS]
+    assert [s / sum(shares) for s in shares] == pytest.approx([0.1, 0.15, 0.2, 0.25, 0.3], rel=1e-4)
+    values = [float(v) for v, _ in problem.mistakes()] + [float(terms["total"])]
+    assert min(abs(a - b) / abs(b) for i, a in enumerate(values) for b in values[i + 1:]) > 1e-3  # all distinct
 
 
 # ------------------------------------------------------------------------------------------------ start image
@@ -129,7 +178,10 @@ def _closure_variant(kind):
         fixed = loss_fn(x) if kind == "outside" else None
 
         def closure():
-            if kind != "no_zero":
+            if kind == "clamp":  # the PyTorch tutorial's pattern
+                with torch.no_grad():
+                    x.clamp_(0, 1)
+            if kind not in ("no_zero", "zero_after"):
                 optimizer.zero_grad()
             if kind == "step":
                 optimizer.step(closure)
@@ -139,6 +191,8 @@ def _closure_variant(kind):
             loss = loss_fn(x.detach().clone().requires_grad_(True)) if kind == "copy" else loss_fn(x)
             if kind != "no_backward":
                 loss.backward()
+            if kind == "zero_after":
+                optimizer.zero_grad()
             return None if kind == "none" else loss
         return closure() if kind == "called" else closure
     return make_closure
@@ -147,7 +201,7 @@ def _closure_variant(kind):
 @pytest.mark.parametrize("kind, phrase", [
     ("no_zero", "zero_grad()"), ("no_backward", "call loss.backward()"), ("none", "returns None"),
     ("step", "calls optimizer.step"), ("called", "without calling it"), ("copy", "not a copy of x"),
-    ("outside", "old loss"),
+    ("outside", "old loss"), ("clamp", "the closure clamps x"), ("zero_after", "comes first, before the loss"),
 ])
 def test_closure_wrong_answers(kind, phrase, capsys):
     result = _verdict(checks.check_closure, _closure_variant(kind), capsys)

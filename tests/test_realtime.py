@@ -247,7 +247,7 @@ def test_bad_style_files_are_refused(trained, tmp_path, vgg):
 # ------------------------------------------------------------------------------------------------ the exercise
 def test_instance_norm_check(capsys):
     namespace = {"torch": torch}
-    exec(checks.load_all_solutions()["instance_norm"], namespace)  # noqa: S102 - the solution shown in notebook 08
+    exec(checks.SOLUTIONS["instance_norm"], namespace)  # noqa: S102 - the solution shown in notebook 08
     assert checks.check_instance_norm(namespace["instance_norm"]).ok
 
     def stub(x, eps):

@@ -65,7 +65,7 @@ def test_student_copies_have_no_solutions_but_every_exercise_and_check(student):
 
 
 def test_hidden_solutions_and_instant_checks(monkeypatch, capsys):
-    monkeypatch.setattr(checks, "_HIDDEN", False)
+    monkeypatch.setattr(checks.EDITION, "solutions_hidden", False)
     checks.solution("gram")
     assert "def gram_matrix" in capsys.readouterr().out  # the instructor copy keeps solutions
 

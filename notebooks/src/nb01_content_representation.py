@@ -15,7 +15,7 @@ You will write two pieces yourself: the receptive field of a layer, and the cont
 import torch
 import torch.nn.functional as F
 
-from stlib import course, plots
+from stlib import course, measures, plots
 
 vgg = course.load_model()
 SIZE = course.image_size()              # 192 px on a CPU, 384 on a GPU, 64 in fast mode
@@ -145,32 +145,77 @@ plots.show_images({"photo": photo, **reconstructions}, ncols=6, size=2.3)
     ("md", r"""
 **How to read the row.** The first layers hold the photo almost pixel for pixel: any image that matches
 `relu1_2` *is* the photo. Going deeper, more and more images give the same activations, and the
-reconstruction keeps only what the layer cares about: `relu3_2` still gives the photo, a little grainy;
-`relu4_2` keeps the layout - the cat's head, eyes and nose where they were - under a veil of the starting
-noise; `relu5_2` keeps little more than where the light and dark regions lie.
+reconstruction keeps only what the layer cares about: `relu3_2` still looks like the photo at this size
+(only the similarity score below notices the fine detail it lost); `relu4_2` keeps the layout - the cat's
+head, eyes and nose where they were - under a veil of the starting noise; `relu5_2` keeps little more than
+where the light and dark regions lie.
+
+Two numbers make this precise. The **structural similarity** (SSIM, Wang et al. 2004; 1 = identical)
+compares the pictures pixel neighbourhood by pixel neighbourhood; the **layout similarity** compares only
+where the light and dark regions lie (the correlation of the two pictures' brightness averaged over a
+coarse grid; `stlib.measures`). The cell below measures both on the row above and checks the text's
+claim.
 
 * **With ImageNet weights** (the paper's figure) the layout and the objects survive up to `relu4_2` and
   `relu5_2` while exact colours and fine texture dissolve - the network keeps *what* is where, not the
   pixels. That is why `relu4_2` is the default content layer: it fixes the scene, yet leaves the surface
   free for a style.
 * **With the offline random weights** the row falls off in the same order, only sooner and differently:
-  `relu4_2` keeps the layout, `relu5_2` loses almost all of it. Random filters never learned which
+  `relu4_2` keeps the layout and the eyes and nose, `relu5_2` only where the light and dark regions lie,
+  under heavy noise. Random filters never learned which
   structures matter, so a deep layer keeps what it cannot help keeping - local brightness and edge
   strength, passed down through four blocks of random mixtures (He, Wang & Hopcroft, NeurIPS 2016, show
   that random networks can be inverted this way) - and it does not notice fine noise, which stays. Trained
   filters keep *objects* instead, which is why their `relu5_2` still shows the cat.
-
-Measured at 192 px and 150 steps (benchmarks/OFFLINE_WEIGHTS.md), the structural similarity (SSIM, 1 =
-identical) of each reconstruction to the photo falls with depth: 1.0, 0.99, 0.87, 0.46 and 0.11 offline.
-
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+# The claim of the row, measured: layout kept down to relu4_2, similarity to the photo falling with depth.
+quality = {layer: measures.ssim(r, photo) for layer, r in reconstructions.items()}
+layout = {layer: measures.layout_similarity(r, photo) for layer, r in reconstructions.items()}
+names = list(reconstructions)
+course.claim("every reconstruction down to relu4_2 keeps the photo's layout (layout similarity at least 0.9), "
+             "and the structural similarity to the photo falls with each layer deeper",
+             all(layout[n] >= 0.9 for n in names[:names.index("relu4_2") + 1])
+             and all(quality[a] > quality[b] for a, b in zip(names, names[1:])),
+             "layout " + ", ".join(f"{n} {layout[n]:.2f}" for n in names)
+             + "; SSIM " + ", ".join(f"{n} {quality[n]:.2f}" for n in names))
+"""),
+    ("md", r"""
 Try a different photo (`"rocket"`, `"coffee"`, or your own file) or more steps (`RECON_STEPS = 400`).
 """),
     ("code", r"""
 plots.plot_losses(reconstructions, key="content")
 """),
     ("md", r"""
-The curves fall at very different speeds: shallow layers are inverted within a few dozen steps, deep ones
-much more slowly. **Next:** the other half of the method - a representation of *style* that ignores where
+How to read the plot: each curve is one reconstruction's content loss, step by step, on a log scale. A
+filled **dot** marks the step whose image the run returned - its lowest loss; **hollow circles** are trial
+steps the optimiser undid because they raised the loss (notebook 04 explains why). A curve that **ends
+early** (try more steps) belongs to a run that stopped by itself: its best loss had stopped improving, so
+more steps would change nothing (the run's `.stopped` says why and when).
+
+The curves fall at very different speeds and depths: the shallower the layer, the further its loss falls.
+The shallowest is inverted almost exactly within a few dozen steps and then stays flat, while the deepest
+is still creeping down when the budget ends.
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+# The claim above, measured: how far each loss fell, when the shallowest flattened, when the deepest peaked.
+losses = {layer: [h["content"] for h in r.history] for layer, r in reconstructions.items()}
+fell = {layer: min(v) / v[0] for layer, v in losses.items()}
+flat_at = next(i for i, v in enumerate(losses["relu1_2"], start=1) if v <= 2 * min(losses["relu1_2"]))
+deep_best = 1 + losses["relu5_2"].index(min(losses["relu5_2"]))
+ratios = list(fell.values())
+course.claim("the shallower the layer, the further its loss falls; the shallowest is within 2x of its lowest loss "
+             "within 50 steps, the deepest reaches its lowest only in the last fifth of its steps",
+             all(a < b for a, b in zip(ratios, ratios[1:])) and flat_at <= 50
+             and deep_best > 0.8 * len(losses["relu5_2"]),
+             "lowest / first loss: " + ", ".join(f"{k} {v:.1e}" for k, v in fell.items())
+             + f"; relu1_2 within 2x of its lowest at step {flat_at}; relu5_2 lowest at step {deep_best} of "
+             f"{len(losses['relu5_2'])}")
+"""),
+    ("md", r"""
+**Next:** the other half of the method - a representation of *style* that ignores where
 things are.
 """),
 ]

@@ -16,7 +16,7 @@ You will write the Gram matrix and the style loss of one layer.
 import torch
 import torch.nn.functional as F
 
-from stlib import course, plots
+from stlib import course, measures, plots
 
 vgg = course.load_model()
 SIZE = course.image_size()
@@ -88,22 +88,26 @@ measures.
 with torch.no_grad():
     feats_painting = stlib.extract_features(vgg, painting, stlib.STYLE_LAYERS)
     feats_photo = stlib.extract_features(vgg, photo, stlib.STYLE_LAYERS)
-for layer in ("relu1_1", "relu3_1"):
-    plots.show_gram({f"painting, {layer}": stlib.gram_matrix(feats_painting[layer]),
+for layer in ("relu1_1", "relu3_1"):      # in a loop, a figure only appears when displayed explicitly
+    display(plots.show_gram({f"painting, {layer}": stlib.gram_matrix(feats_painting[layer]),
                      f"photo, {layer}": stlib.gram_matrix(feats_photo[layer])}, channels=32, size=2.8,
-                    shared_scale=True)
+                    shared_scale=True))
 """),
     ("code", r"""
 # NBVAL_CHECK_OUTPUT
-# The claims above, measured: stripes (whole rows brighter than others) and the painting/photo difference.
+# The claims above, measured: stripes (whole rows brighter than others), not a bright diagonal, and the
+# painting/photo difference.
 for layer in ("relu1_1", "relu3_1"):
     gp, gq = stlib.gram_matrix(feats_painting[layer])[0], stlib.gram_matrix(feats_photo[layer])[0]
     rows = gp.mean(dim=1)
-    stripes = float(rows.max() / rows.median()) > 3
-    diagonal_peak = bool((gp.diagonal() >= gp.max(dim=1).values).float().mean() > 0.9)
-    different = float((gp - gq).norm() / gq.norm()) > 0.2
-    print(f"{layer}: some rows > 3x the median row: {stripes}; diagonal is each row's peak: {diagonal_peak}; "
-          f"painting and photo differ by > 20%: {different}")
+    stripe = float(rows.max() / rows.median())
+    diagonal_peaks = float((gp.diagonal() >= gp.max(dim=1).values).float().mean())
+    difference = float((gp - gq).norm() / gq.norm())
+    course.claim(f"the {layer} maps are crossed by stripes rather than a bright diagonal, and the painting's "
+                 "Gram matrix differs from the photo's",
+                 stripe > 3 and diagonal_peaks <= 0.9 and difference > 0.2,
+                 f"brightest row {stripe:.1f}x the median row, diagonal is the row's peak in {100 * diagonal_peaks:.0f} % "
+                 f"of rows, painting vs photo {100 * difference:.0f} % apart")
 """),
     ("md", r"""
 ## Style is not layout
@@ -199,12 +203,31 @@ plots.show_images({"painting": painting, **textures}, ncols=6, size=2.3)
 """),
     ("md", r"""
 **How to read the row.** Each picture matches the Gram matrices of every style layer from `relu1_1` up to
-the one named. `relu1_1` alone reproduces the palette and pixel-scale grain. Each deeper layer
-adds structure at the scale of its receptive field: with `relu3_1` and beyond, strokes and blobs of the
-painting's size appear. None of the images copies the painting's layout - there is no content term -
-they are new pieces of the same texture. (With the offline random weights the larger structures are
-weaker than with ImageNet weights, but the growth of the pattern scale with depth is the same.)
+the one named. `relu1_1` alone reproduces the palette in small dots. Deeper layers add structure at the
+scale of their receptive fields: from `relu2_1` on, the dots merge into blobs closer to the painting's
+size. None of the images copies the painting's layout - there is no content term - they are new pieces of
+the same texture. (With ImageNet weights `relu4_1` and `relu5_1` keep adding larger strokes; with the
+offline random weights the pattern stops growing after `relu3_1`, because random deep filters describe
+little structure.)
 
+The cell below checks both halves of this on the row: each run matched its Gram matrices (its style
+loss fell by at least 95 %), and the **pattern size** grew - the distance in pixels over which the
+picture's brightness stays correlated (`stlib.measures.pattern_scale`; 1-2 px is grain, more is blobs).
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+# The claims of the row, measured: every style loss fell by >= 95 %, and the pattern grows with depth.
+fell = {name: 1 - min(h["style"] for h in r.history) / r.history[0]["style"] for name, r in textures.items()}
+scale = {name: measures.pattern_scale(r) for name, r in textures.items()}
+first, *deeper = textures
+course.claim("every panel's style loss fell by at least 95 %",
+             all(f >= 0.95 for f in fell.values()), ", ".join(f"{n}: -{100 * f:.1f} %" for n, f in fell.items()))
+course.claim("the pattern grows with depth: every panel with deeper layers has a pattern at least 1.5x as large "
+             "as relu1_1's alone",
+             all(scale[n] >= 1.5 * scale[first] for n in deeper),
+             "pattern size " + ", ".join(f"{n}: {s:.1f} px" for n, s in scale.items()))
+"""),
+    ("md", r"""
 **Next:** putting content and style together, and choosing the weights between them.
 """),
 ]

@@ -44,7 +44,8 @@ print("evaluation mode:", not vgg.training)
 ## Exercise · `my_gatys`
 
 Write `my_gatys(model, content, style, steps, weights)`: `content` and `style` are loaded images
-(1, 3, H, W) of the same size, `weights` a preset like the one above (`weights.content_weight`,
+(1, 3, H, W) - not necessarily of the same size: a Gram matrix is C×C whatever the image's size, so the
+portrait *Scream* can style the square astronaut - `weights` a preset like the one above (`weights.content_weight`,
 `weights.style_weight`, `weights.tv_weight`, and the dicts `weights.content_layers` and
 `weights.style_layers` mapping a layer name to its weight). Return `(image, losses)`: the final image
 (detached, in [0, 1]) and a list with the objective's value at **every** closure call.

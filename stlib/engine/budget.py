@@ -31,18 +31,20 @@ from ..units import format_bytes, format_seconds
 from .objective import compute_targets, objective
 from .optim import LBFGS_HISTORY, OPTIMIZERS
 from .precision import autocast, memory_format, resolve_precision
+from .heap import HEAP_FIX_MIN_SIZE, fix_mmap_threshold
 from .scales import scale_plan
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Peak bytes per image pixel of one step on a CPU (activations, gradients, Gram temporaries, allocator
-#: slack; the optimiser's vectors are added separately): the growth of a stylize run's peak RSS from 512 to
-#: 1024 px, minus the L-BFGS vectors (benchmarks/README.md). On CUDA ``calibrate`` measures it.
-CPU_BYTES_PER_PIXEL = {"fp32": 1960.0, "bf16": 1150.0, "fp16": 1150.0}
-#: What a stylize run holds on a CPU beyond the calibration's resident memory and the per-pixel parts
-#: (mostly memory the allocator keeps for reuse): ~0 at 256 px, ~0.3 GB at 512 and 1024 px (measured), so
-#: it is modelled as CPU_BYTES_PER_PIXEL more bytes per pixel, capped at this value.
-CPU_RUN_OVERHEAD_BYTES = 300e6
+#: slack; the optimiser's vectors are added separately): bf16 from the growth of a stylize run's peak RSS from
+#: 512 to 1024 px (1.26 -> 2.51 GB with glibc's mmap threshold fixed, ``engine.heap``), minus the L-BFGS
+#: vectors (benchmarks/README.md, "Peak memory"). On CUDA ``calibrate`` measures it.
+CPU_BYTES_PER_PIXEL = {"fp32": 1960.0, "bf16": 1200.0, "fp16": 1200.0}
+#: What a stylize run holds on a CPU beyond the calibration's resident memory and the per-pixel parts (free
+#: heap the allocator keeps): ~0-50 MB at 512 and 1024 px once ``engine.heap`` fixes the mmap threshold (it was
+#: ~0.3 GB before); modelled as CPU_BYTES_PER_PIXEL more bytes per pixel, capped at this value.
+CPU_RUN_OVERHEAD_BYTES = 50e6
 #: Image-sized float32 vectors an optimiser keeps (the image, its gradient, the best image so far, ...).
 LBFGS_VECTORS = 8
 ADAM_VECTORS = 6
@@ -234,6 +236,8 @@ def estimate(
         height = width = long_edge = int(size)
     if min(height, width) < 1:
         raise ValueError(f"size must be a positive number of pixels, got {size}")
+    if resolve_device(device).type == "cpu" and long_edge >= HEAP_FIX_MIN_SIZE:
+        fix_mmap_threshold()  # as stylize will: the calibration leaves the run a heap without large holes
     cal = calibration if calibration is not None else calibrate(str(device), precision)
     plan = scale_plan(long_edge, scales, steps)
     aspect = height * width / (long_edge * long_edge)

@@ -89,7 +89,8 @@ class RunMonitor:
         return time.perf_counter() - self.t_start
 
     def start_scale(self, x: torch.Tensor) -> None:
-        """A new scale begins at image ``x``: the best image so far is its start, at an unknown loss."""
+        """A new stage begins at image ``x`` (a new scale, or float32 after the precision hand-over): the best
+        image so far is its start, at an unknown loss."""
         self.best_image, self.best_loss, self.best_step = x.detach().clone(), math.inf, None
         self._scale_start = len(self.history)
 
@@ -132,10 +133,13 @@ class RunMonitor:
             return True
         return self._converged(precision)
 
+    def stage_totals(self) -> list[float]:
+        """The total losses of the current stage (since the last ``start_scale``), oldest first."""
+        return [h["total"] for h in self.history[self._scale_start:]]
+
     def _converged(self, precision: str) -> bool:
         """This scale stopped improving (``plateau_reason``: converged, stalled or diverged)."""
-        self._plateau = plateau_reason([h["total"] for h in self.history[self._scale_start:]], self.rtol,
-                                       noise_tolerance(precision))
+        self._plateau = plateau_reason(self.stage_totals(), self.rtol, noise_tolerance(precision))
         return self._plateau is not None
 
     def converged_at_end(self) -> None:

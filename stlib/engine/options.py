@@ -159,6 +159,14 @@ def _bool(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be True or False, not {value!r}")
 
 
+def yes_no(text: str) -> bool:
+    """A command-line switch's value: yes/no (also on/off, true/false, 1/0)."""
+    words = {"yes": True, "on": True, "true": True, "1": True, "no": False, "off": False, "false": False, "0": False}
+    if text.lower() not in words:
+        raise ValueError(f"expected yes or no, not {text!r}")
+    return words[text.lower()]
+
+
 def option(default: Any, help: str, check: Callable[[str, Any], None], flag: Optional[Callable[[str], Any]] = None,
            choices: Optional[Sequence[Any]] = None) -> Any:
     """A ``RunOptions`` field: its ``default``, a one-line ``help``, ``check(name, value)`` (raises a ValueError
@@ -210,6 +218,8 @@ class RunOptions:
                                  _choice(BALANCE), flag=str, choices=BALANCE[1:])
     diagnostics: bool = option(False, "measure each style layer's share of the loss and gradient at the start and "
                                       "end (result.shares; about four steps' work)", _bool)
+    fp32_finish: bool = option(False, "bf16/fp16 runs go on in float32 once their progress stalls on the last scale "
+                                      "(yes/no, default no: slower, for the float32 optimum)", _bool, flag=yes_no)
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -3,18 +3,16 @@
 ``check_instance_norm(fn)`` calls ``fn(x, eps)`` on a seeded batch (3, 4, 5, 6) in which one channel of one
 image is constant, and names the likely mistake: batch or layer statistics instead of per-image-and-channel
 ones, the unbiased variance (``torch.var``'s default), ``eps`` missing or outside the square root.
-Reached as ``stlib.checks.check_instance_norm``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
-from .checks import SOLUTIONS as SOLUTIONS_ALL
-from .checks import CheckResult, _as_tensor, _call, _finish, _wrong
+from .framework import CheckResult, as_tensor, call_student, finish, wrong
 
 EPS = 1e-5
 
@@ -35,7 +33,8 @@ def _normalise(x: torch.Tensor, dims: tuple[int, ...], eps: float, unbiased: boo
     return (x - mean) / (var.sqrt() + eps) if eps_outside else (x - mean) / (var + eps).sqrt()
 
 
-def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+def _close_enough(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same shape and values to 1e-4 (normalised outputs are of order 1)."""
     return a.shape == b.shape and bool(torch.allclose(a, b, rtol=1e-4, atol=1e-4))
 
 
@@ -46,15 +45,15 @@ def check_instance_norm(fn: Callable[[torch.Tensor, float], Any]) -> CheckResult
     def run() -> str:
         x = _batch()
         original = x.clone()
-        got = _as_tensor(_call(fn, "instance_norm", x, EPS), "instance_norm")
+        got = as_tensor(call_student(fn, "instance_norm", x, EPS), "instance_norm")
         if not torch.equal(x, original):
-            raise _wrong("it changed its input in place; compute a new tensor and leave x as it was.")
+            raise wrong("it changed its input in place; compute a new tensor and leave x as it was.")
         expected = F.instance_norm(x, eps=EPS)
         if got.shape != x.shape:
-            raise _wrong(f"for x of shape {tuple(x.shape)} it returned shape {tuple(got.shape)}; normalising keeps "
+            raise wrong(f"for x of shape {tuple(x.shape)} it returned shape {tuple(got.shape)}; normalising keeps "
                          "the shape (use keepdim=True for the mean and variance).")
         if not torch.isfinite(got).all():
-            raise _wrong("the output has NaN or inf where a channel is constant (its variance is 0): add eps "
+            raise wrong("the output has NaN or inf where a channel is constant (its variance is 0): add eps "
                          "inside the square root, (x - mean) / sqrt(var + eps).")
         mistakes = [
             (_normalise(x, (0, 2, 3), EPS), "these are batch statistics (one mean per channel over the whole batch, "
@@ -72,23 +71,24 @@ def check_instance_norm(fn: Callable[[torch.Tensor, float], Any]) -> CheckResult
             (_normalise(x, (2, 3), 0.0, eps_outside=True), "eps is missing: add it to the variance inside the square "
              "root (the check's constant channel happened not to divide by zero)."),
         ]
-        if not _close(got, expected):
+        if not _close_enough(got, expected):
             for value, sentence in mistakes:
-                if _close(got, value):
-                    raise _wrong(sentence)
-            raise _wrong(f"for x of shape {tuple(x.shape)} the values differ from torch.nn.functional.instance_norm "
+                if _close_enough(got, value):
+                    raise wrong(sentence)
+            raise wrong(f"for x of shape {tuple(x.shape)} the values differ from torch.nn.functional.instance_norm "
                          f"(largest difference {float((got - expected).abs().max()):.3g}).")
-        alone = _as_tensor(_call(fn, "instance_norm", x[:1].clone(), EPS), "instance_norm")
-        if not _close(alone, got[:1]):
-            raise _wrong("image 0 normalised alone differs from image 0 normalised in the batch: the statistics "
+        alone = as_tensor(call_student(fn, "instance_norm", x[:1].clone(), EPS), "instance_norm")
+        if not _close_enough(alone, got[:1]):
+            raise wrong("image 0 normalised alone differs from image 0 normalised in the batch: the statistics "
                          "must come from each image itself.")
         return ("instance_norm matches torch.nn.functional.instance_norm: each image's channels get mean 0 and "
                 "variance 1 on their own, so a photo's output never depends on the other photos in its batch.")
 
-    return _finish("instance_norm", run)
+    return finish("instance_norm", run)
 
 
-SOLUTIONS: Dict[str, str] = {
+#: One possible solution (shown by ``stlib.checks.solution`` and hidden in notebook 08).
+SOLUTIONS: dict[str, str] = {
     "instance_norm": '''
 def instance_norm(x, eps=1e-5):
     """(B, C, H, W) -> same shape: each image's each channel shifted to mean 0 and scaled to variance 1."""
@@ -97,5 +97,3 @@ def instance_norm(x, eps=1e-5):
     return (x - mean) / torch.sqrt(var + eps)
 ''',
 }
-
-SOLUTIONS_ALL.update(SOLUTIONS)  # stlib.checks.solution(...) and the notebooks' hidden solutions find them
