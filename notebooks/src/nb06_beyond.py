@@ -126,21 +126,23 @@ the painting relative to the output before its Gram matrices are taken (Johnson'
 `-style_scale`): at 2 the painting is fed twice as large as the result, so each of its strokes covers twice
 as many pixels, and the network asks for strokes twice as large; at 0.5, half as large.
 
-To see the size change, measure it: `stlib.pattern.pattern_scale` is the distance (in pixels) over which the
+To see the size change, measure it: `stlib.measures.pattern_scale` is the distance (in pixels) over which the
 picture stays correlated with itself - small for fine texture, large for big shapes. The bold shapes of
 `stripes` make the effect easy to see and to measure.
 """),
     ("code", r"""
-from stlib.pattern import pattern_scale
 
 stripes = stlib.load_image("stripes", 2 * SIZE)   # loaded large enough for style_scale=2
 by_scale = {scale: stlib.stylize(photo, stripes, style_scale=scale, size=SIZE, steps=STEPS, model=vgg,
                                  precision="auto") for scale in (0.5, 1.0, 2.0)}
-widths = {scale: pattern_scale(result.image) for scale, result in by_scale.items()}
-print("pattern scale (px):", "  ".join(f"style_scale {s:g}: {w:.1f}" for s, w in widths.items()))
-grows = widths[0.5] < widths[1.0] < widths[2.0]
-print("the pattern grows with style_scale" if grows else "the pattern does NOT grow here (see the pictures)")
+widths = {scale: measures.pattern_scale(result.image) for scale, result in by_scale.items()}
 plots.show_images({f"style_scale={scale:g}": result for scale, result in by_scale.items()}, size=3)
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+course.claim("the pattern grows with style_scale: each doubling makes it at least 10 % wider",
+             widths[1.0] >= 1.1 * widths[0.5] and widths[2.0] >= 1.1 * widths[1.0],
+             "pattern scale " + " / ".join(f"{w:.1f}" for w in widths.values()) + " px at style_scale 0.5 / 1 / 2")
 """),
     ("md", r"""
 ## Average vs max pooling (a detail of the paper)
