@@ -5,6 +5,8 @@ Function-level imports count too: they only postpone a cycle to the first call."
 
 import ast
 import importlib
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,39 +41,18 @@ def imported_modules(name: str, path: Path) -> set[str]:
     return {m for m in found if m in MODULES and m != name}
 
 
-def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Every strongly connected group of more than one module (Tarjan's algorithm), sorted."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    groups: list[list[str]] = []
+def _load_structure():
+    """benchmarks/structure.py, whose ``cycles`` (Tarjan's algorithm) also reports cycles in STRUCTURE.md."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "structure.py"
+    spec = importlib.util.spec_from_file_location("structure", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("structure", module)  # its dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
 
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in sorted(graph[v]):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            group = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                group.append(w)
-                if w == v:
-                    break
-            if len(group) > 1:
-                groups.append(sorted(group))
 
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return sorted(groups)
+#: Every strongly connected group of more than one module, sorted: one implementation for the test and the report.
+find_cycles = _load_structure().cycles
 
 
 def package_graph() -> dict[str, set[str]]:

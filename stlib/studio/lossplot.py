@@ -13,6 +13,16 @@ from PIL import Image
 TERMS = (("total", "black"), ("style", "tab:red"), ("content", "tab:blue"), ("tv", "tab:green"))
 
 
+def canvas_png(canvas: Any) -> bytes:
+    """The drawn Agg ``canvas`` as PNG bytes (RGB, fast compression): what the studio's plot widgets show."""
+    canvas.draw()
+    width, height = canvas.get_width_height()
+    rgba = Image.frombuffer("RGBA", (width, height), bytes(canvas.buffer_rgba()), "raw", "RGBA", 0, 1)
+    buf = io.BytesIO()
+    rgba.convert("RGB").save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
 class LossPlot:
     """A log-scale plot of the loss terms. The figure is made once and only its lines move on each redraw
     (about 4x cheaper than a fresh figure); matplotlib's Agg canvas, no pyplot, so any thread may draw.
@@ -82,9 +92,4 @@ class LossPlot:
                           frameon=False, ncol=min(len(shown), self._legend_columns), handlelength=1.0, columnspacing=0.8, borderaxespad=0.1)
                 ax.relim(visible_only=True)
                 ax.autoscale_view()
-            self._canvas.draw()
-            width, height = self._canvas.get_width_height()
-            rgba = Image.frombuffer("RGBA", (width, height), bytes(self._canvas.buffer_rgba()), "raw", "RGBA", 0, 1)
-            buf = io.BytesIO()
-            rgba.convert("RGB").save(buf, format="PNG", compress_level=1)
-            return buf.getvalue()
+            return canvas_png(self._canvas)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import threading
 
-from PIL import Image
-
 from ..shares import LayerShares
+from .lossplot import canvas_png
 
 
 class SharesPlot:
@@ -39,9 +37,4 @@ class SharesPlot:
                 ax.set_xlabel(f"share of the style pull (%){'' if step is None else f', step {step}'}",
                               fontsize=self.font_pt)
                 self._fig.tight_layout(pad=0.3)
-            self._canvas.draw()
-            width, height = self._canvas.get_width_height()
-            rgba = Image.frombuffer("RGBA", (width, height), bytes(self._canvas.buffer_rgba()), "raw", "RGBA", 0, 1)
-            buf = io.BytesIO()
-            rgba.convert("RGB").save(buf, format="PNG", compress_level=1)
-            return buf.getvalue()
+            return canvas_png(self._canvas)
