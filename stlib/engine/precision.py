@@ -201,7 +201,7 @@ class _Fp32Gram(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, features: torch.Tensor, divisor: float, chunk_elements: int,
-                two_products: bool = False) -> torch.Tensor:
+                two_products: bool = True) -> torch.Tensor:
         ctx.save_for_backward(features)
         ctx.divisor, ctx.chunk_elements = divisor, chunk_elements
         if not (features.is_contiguous() or features.is_contiguous(memory_format=torch.channels_last)):
@@ -272,16 +272,17 @@ class _Fp32Gram(torch.autograd.Function):
 
 def fp32_gram(
     features: torch.Tensor, normalize: bool | str | None = True, chunk_elements: int = GRAM_CHUNK_ELEMENTS,
-    two_products: bool = False,
+    two_products: bool = True,
 ) -> torch.Tensor:
     """Float32 Gram matrices ``(B, C, H, W) -> (B, C, C)`` of features in any dtype and memory layout.
 
     Equal to ``stlib.gram_matrix(features, normalize)`` (same normalisations), but a bf16 or
     channels-last feature map is never copied into a float32 tensor that autograd would keep until the
     backward pass: forward and backward convert ``chunk_elements`` values at a time.
-    ``two_products=True`` (bf16/fp16 features on a CPU): two half-precision products instead, no conversion
-    (``_split_half_gram``; sums to ~2^-17 instead of float32's ~2^-24). Off by default: ~4 % less CPU time per
-    step on an AVX-512-BF16 CPU, but trajectories drift (benchmarks/README.md, issue 17).
+    bf16/fp16 features on a CPU (``two_products=True``, the default): two half-precision products, no conversion
+    and no fills (``_split_half_gram``; sums to ~2^-17 relative instead of float32's ~2^-24), where the CPU's
+    matrix product is checked to allow it (else the chunked float32 sum). On AMX the products run at the
+    convolutions' speed, which a float32 sum cannot (issue 17). ``two_products=False``: always the float32 sum.
     """
     if features.dim() != 4:
         raise ValueError(f"fp32_gram expects features of shape (B, C, H, W), got {tuple(features.shape)}")
