@@ -189,7 +189,7 @@ def _split_half_gram(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """
     high = torch.bmm(a, b)
     low = torch.baddbmm(-high, a, b)
-    return high.float() + low.float()
+    return high.float().add_(low)  # the bf16 ``low`` is widened inside the add: no second copy
 
 
 class _Fp32Gram(torch.autograd.Function):
@@ -223,7 +223,7 @@ class _Fp32Gram(torch.autograd.Function):
             with torch.autocast(device_type=features.device.type, enabled=False):
                 pair = (rows.transpose(1, 2), rows) if channels_last else (rows, rows.transpose(1, 2))
                 gram = _split_half_gram(*pair)
-            return gram / divisor if divisor != 1 else gram
+            return gram.div_(divisor) if divisor != 1 else gram
         gram = torch.zeros(b, c, c, device=features.device, dtype=torch.float32)
         # bf16/fp16 values are exact in TF32 (10 mantissa bits), so on a GPU TF32 tensor cores compute exactly
         # these float32 products, with float32 sums, several times faster than float32 without tensor cores.
@@ -242,9 +242,9 @@ class _Fp32Gram(torch.autograd.Function):
         (features,) = ctx.saved_tensors
         if not (features.is_contiguous() or features.is_contiguous(memory_format=torch.channels_last)):
             features = features.contiguous()
-        sym = (grad_gram + grad_gram.transpose(1, 2)).float()  # d sum(W*G) / dF = (W + W^T) F / n
+        sym = torch.add(grad_gram, grad_gram.transpose(1, 2)).float()  # d sum(W*G) / dF = (W + W^T) F / n
         if ctx.divisor != 1:
-            sym = sym / ctx.divisor
+            sym.div_(ctx.divisor)
         channels_last, positions, step = _position_chunks(features, ctx.chunk_elements)
         rows = _rows(features, channels_last)
         if features.dtype in (torch.bfloat16, torch.float16):
