@@ -8,7 +8,7 @@ Side by side in one process, interleaved round by round so that other jobs slow 
   no optimiser);
 - stlib before: a full stylize step (fast forward, losses, backward, L-BFGS) with the float32 Gram of
   issue 17's "before" (bf16 features converted to float32 chunk by chunk, summed by ``baddbmm_``);
-- stlib after: the same step with the two-product bf16 Gram (``fp32_gram(..., two_products=True)``, opt-in);
+- stlib after: the same step with the two-product bf16 Gram (``fp32_gram``'s default since issue 17);
 - and where the gap between floor and step goes: "fast forward" (the floor through the engine's
   ``fast_features``: float32 conv1_1, index-free max-pool, cached casts) and "fast forward + Grams" (that plus
   the style layers' Gram matrices, forward and backward, with each variant's Gram); the rest of a step is the
@@ -56,11 +56,10 @@ BEGIN, END = "<!-- gram_speed.py -->", "<!-- /gram_speed.py -->"
 
 @contextmanager
 def gram(variant: str) -> Iterator[None]:
-    """Run the objective with the Gram of ``variant``: "before" (stlib's default: the chunked float32 Gram) or
-    "after" (``fp32_gram(..., two_products=True)``)."""
+    """Run the objective with the Gram of ``variant``: "before" (issue 17's before: the chunked float32 Gram,
+    ``fp32_gram(..., two_products=False)``) or "after" (stlib's default since: two bf16 products)."""
     real = O.fp32_gram
-    if variant == "after":
-        O.fp32_gram = functools.partial(P.fp32_gram, two_products=True)  # type: ignore[assignment]
+    O.fp32_gram = functools.partial(P.fp32_gram, two_products=variant == "after")  # type: ignore[assignment]
     try:
         yield
     finally:
@@ -236,7 +235,7 @@ def main() -> None:
              f"CPU with {amx}, {bf16}; load average (1/5/15 min) {loads}{note}. Median ms per step over "
              f"{args.rounds} interleaved rounds x {args.per_round} steps; **before** = float32 Gram from bf16 "
              "features converted chunk by chunk (`baddbmm_`), **after** = two bf16 products, float32 sums "
-             "(`fp32_gram(..., two_products=True)`, opt-in; stlib's default is **before**).", "",
+             "(`fp32_gram`'s default since issue 17; **before** is `two_products=False`).", "",
              "| | wall ms per step (median) | quartiles | x floor | CPU ms per step (median) | x floor |",
              "|---|---|---|---|---|---|"]
     for name, t in times.items():

@@ -1,6 +1,8 @@
 """The course's key figures keep their content (issue 10): the settings of notebooks 00, 01, 04 and 06 at
-fast-mode image sizes but their normal step counts. No loss evaluation exceeds twice the best before it (no
-blow-ups such as plain L-BFGS's overshoots), and the returned image keeps the photo's content. Not timed."""
+fast-mode image sizes but their normal step counts. No accepted step's loss exceeds twice the best before it
+(no blow-ups such as plain L-BFGS's overshoots), a trial step the safeguard rejected stays below
+``REJECTED_TRIAL_FACTOR`` times it (the image went back: notebook 04 draws such trials as hollow circles, "the
+picture never was that bad"), and the returned image keeps the photo's content. Not timed."""
 
 import math
 
@@ -12,12 +14,27 @@ from stlib.engine.monitor import noise_tolerance
 SIZE = 64  # fast mode's size (course.image_size(fast=64))
 
 
-def _rises(totals, factor=2.0):
+#: A rejected trial may overshoot (the safeguard then takes the image back), but not blow up: plain L-BFGS's
+#: overshoots reach 50x and more (tests/test_optim.py); the safeguard's rejected trials measured 1.0-2.6x.
+REJECTED_TRIAL_FACTOR = 5.0
+
+
+def _rises(totals, factor=2.0, accepted=None):
+    """How many evaluations exceed ``factor`` x the best before them; with ``accepted`` (one bool per evaluation),
+    accepted ones above ``factor`` x and rejected trials above ``REJECTED_TRIAL_FACTOR`` x."""
     best, count = math.inf, 0
-    for value in totals:
-        count += value > factor * best
+    for i, value in enumerate(totals):
+        limit = factor if accepted is None or accepted[i] else max(factor, REJECTED_TRIAL_FACTOR)
+        count += value > limit * best
         best = min(best, value)
     return count
+
+
+def test_rises_counts_accepted_steps_at_2x_and_rejected_trials_at_5x():
+    totals = [10.0, 25.0, 9.0, 40.0, 60.0]
+    assert _rises(totals) == 3
+    assert _rises(totals, accepted=[True, False, True, False, False]) == 1  # 25 and 40 are trials; 60 > 5 x 9
+    assert _rises(totals, accepted=[True] * 5) == 3
 
 
 def _ssim(a, b):
@@ -42,7 +59,8 @@ def test_course_transfer_settings_keep_their_content(vgg, name, content, style, 
     photo, painting = stlib.load_image(content, SIZE), stlib.load_image(style, SIZE)
     result = stlib.stylize(photo, painting, size=SIZE, model=vgg, precision="auto", progress=False, **kwargs)
     totals = result.losses()
-    assert _rises(totals) == 0, f"{name}: evaluations above 2x the best so far: {totals}"
+    accepted = [h["accepted"] for h in result.history]
+    assert _rises(totals, accepted=accepted) == 0, f"{name}: steps above 2x the best so far: {totals} {accepted}"
     assert min(totals) < 0.5 * totals[0]  # and it did optimise
     # the content is not lost: the image is far more like the photo (SSIM) than the painting is. The offline
     # weights' relu4_2 distance no longer ranks this (their deep maps carry a large mean, and swirls' mean

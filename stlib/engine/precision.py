@@ -189,7 +189,7 @@ def _split_half_gram(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """
     high = torch.bmm(a, b)
     low = torch.baddbmm(-high, a, b)
-    return high.float() + low.float()
+    return high.float().add_(low)  # the bf16 ``low`` is widened inside the add: no second copy
 
 
 class _Fp32Gram(torch.autograd.Function):
@@ -201,7 +201,7 @@ class _Fp32Gram(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, features: torch.Tensor, divisor: float, chunk_elements: int,
-                two_products: bool = False) -> torch.Tensor:
+                two_products: bool = True) -> torch.Tensor:
         ctx.save_for_backward(features)
         ctx.divisor, ctx.chunk_elements = divisor, chunk_elements
         if not (features.is_contiguous() or features.is_contiguous(memory_format=torch.channels_last)):
@@ -223,7 +223,7 @@ class _Fp32Gram(torch.autograd.Function):
             with torch.autocast(device_type=features.device.type, enabled=False):
                 pair = (rows.transpose(1, 2), rows) if channels_last else (rows, rows.transpose(1, 2))
                 gram = _split_half_gram(*pair)
-            return gram / divisor if divisor != 1 else gram
+            return gram.div_(divisor) if divisor != 1 else gram
         gram = torch.zeros(b, c, c, device=features.device, dtype=torch.float32)
         # bf16/fp16 values are exact in TF32 (10 mantissa bits), so on a GPU TF32 tensor cores compute exactly
         # these float32 products, with float32 sums, several times faster than float32 without tensor cores.
@@ -242,9 +242,9 @@ class _Fp32Gram(torch.autograd.Function):
         (features,) = ctx.saved_tensors
         if not (features.is_contiguous() or features.is_contiguous(memory_format=torch.channels_last)):
             features = features.contiguous()
-        sym = (grad_gram + grad_gram.transpose(1, 2)).float()  # d sum(W*G) / dF = (W + W^T) F / n
+        sym = torch.add(grad_gram, grad_gram.transpose(1, 2)).float()  # d sum(W*G) / dF = (W + W^T) F / n
         if ctx.divisor != 1:
-            sym = sym / ctx.divisor
+            sym.div_(ctx.divisor)
         channels_last, positions, step = _position_chunks(features, ctx.chunk_elements)
         rows = _rows(features, channels_last)
         if features.dtype in (torch.bfloat16, torch.float16):
@@ -272,16 +272,17 @@ class _Fp32Gram(torch.autograd.Function):
 
 def fp32_gram(
     features: torch.Tensor, normalize: bool | str | None = True, chunk_elements: int = GRAM_CHUNK_ELEMENTS,
-    two_products: bool = False,
+    two_products: bool = True,
 ) -> torch.Tensor:
     """Float32 Gram matrices ``(B, C, H, W) -> (B, C, C)`` of features in any dtype and memory layout.
 
     Equal to ``stlib.gram_matrix(features, normalize)`` (same normalisations), but a bf16 or
     channels-last feature map is never copied into a float32 tensor that autograd would keep until the
     backward pass: forward and backward convert ``chunk_elements`` values at a time.
-    ``two_products=True`` (bf16/fp16 features on a CPU): two half-precision products instead, no conversion
-    (``_split_half_gram``; sums to ~2^-17 instead of float32's ~2^-24). Off by default: ~4 % less CPU time per
-    step on an AVX-512-BF16 CPU, but trajectories drift (benchmarks/README.md, issue 17).
+    bf16/fp16 features on a CPU (``two_products=True``, the default): two half-precision products, no conversion
+    and no fills (``_split_half_gram``; sums to ~2^-17 relative instead of float32's ~2^-24), where the CPU's
+    matrix product is checked to allow it (else the chunked float32 sum). On AMX the products run at the
+    convolutions' speed, which a float32 sum cannot (issue 17). ``two_products=False``: always the float32 sum.
     """
     if features.dim() != 4:
         raise ValueError(f"fp32_gram expects features of shape (B, C, H, W), got {tuple(features.shape)}")
