@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from stlib import course, plots
+from stlib import course, measures, plots
 from stlib.style_training import HELD_OUT_PHOTOS, TRAIN_PHOTOS, score, train_style
 from stlib.transform_net import SMALL, TransformNet
 
@@ -110,12 +110,16 @@ def shown(out):  # both on one grey scale: the mean at 0.5, +-4 standard deviati
     return ((out - out.mean()) / (8 * spread["transposed"]) + 0.5).clamp(0, 1)
 
 
-print(f"From a flat input, the transposed convolution makes a pattern with a pixel spread of {spread['transposed']:.3f}; "
-      f"upsample-then-conv stays flat (spread {spread['nearest']:.1e}).")
-assert spread["transposed"] > 0.01 and spread["nearest"] < 1e-5
 plots.show_images({"flat input": flat[0, :3], f"transposed conv (std {spread['transposed']:.3f})":
                    shown(outputs["transposed"]), f"upsample + conv (std {spread['nearest']:.1e})":
                    shown(outputs["nearest"])}, size=2.6)
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+course.claim("from a flat input the transposed convolution makes a grid pattern (pixel spread above 0.01) while "
+             "upsample-then-conv stays flat (spread below 1e-5)",
+             spread["transposed"] > 0.01 and spread["nearest"] < 1e-5,
+             f"spread {spread['transposed']:.3f} vs {spread['nearest']:.1e}")
 """),
     ("md", r"""
 ## Training, and watching it learn
@@ -151,8 +155,12 @@ fig.axes[0].legend(frameon=False)
 first, best = probes[0][1], style.settings["best_probe"]
 print(f"The probe objective fell from {first:.3g} (the untrained network: the photos themselves) to {best:.3g} "
       f"({100 * (1 - best / first):.0f} % lower) in {style.settings['best_step']} steps.")
-assert best < first
 fig
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+course.claim("the probe objective of the best weights is at least 50 % below the untrained network's",
+             best <= 0.5 * first, f"{first:.3g} -> {best:.3g}")
 """),
     ("md", r"""
 The training batch's curve is noisy - every step scores different crops - while the probe batch shows the
@@ -181,7 +189,7 @@ was trained to keep it low on average, and never saw these photos. The time is w
 seconds of optimisation against one forward pass.
 """),
     ("code", r"""
-rows, panels = [], {}
+rows, panels, patterns = [], {}, {}   # patterns: size (px) of what each answer added to the photo
 for name in HELD_OUT_PHOTOS:
     photo = stlib.load_image(name, SIZE)
     fast = style.apply(photo)                  # the first pass at a new size sets up its kernels: not timed
@@ -194,6 +202,7 @@ for name in HELD_OUT_PHOTOS:
     slow = stlib.stylize(photo, painting, size=SIZE, steps=OPT_STEPS, model=vgg, progress=False)
     rows.append((name, score(vgg, photo, photo, painting, terms), score(vgg, fast, photo, painting, terms), net_ms,
                  score(vgg, slow.image, photo, painting, terms), slow.elapsed))
+    patterns[name] = (measures.pattern_scale(fast, photo), measures.pattern_scale(slow.image, photo))
     panels.update({name: photo, f"network: {net_ms:.0f} ms": fast,
                    f"optimisation: {slow.elapsed:.1f} s": slow.image})
 print(f"{'photo':10} {'objective of the photo':>23} {'network':>20} {'optimisation':>24}")
@@ -207,7 +216,13 @@ kept = max((start_value - net_value) / (start_value - opt_value) for _, start_va
 worst = min((start_value - net_value) / (start_value - opt_value) for _, start_value, net_value, _, opt_value, _ in rows)
 print(f"On the photos it never saw, the network was at least {speedup:.0f} times faster than optimisation and "
       f"achieved {100 * worst:.0f}-{100 * kept:.0f} % of the objective's drop that optimisation achieved.")
-assert speedup > 1 and worst > 0
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+course.claim("on both photos it never saw, the network answered at least 10 times faster than optimisation and "
+             "lowered the objective, by less than optimisation did",
+             speedup >= 10 and worst > 0 and kept < 1,
+             f"at least {speedup:.0f}x faster; {100 * worst:.0f}-{100 * kept:.0f} % of optimisation's drop")
 """),
     ("md", r"""
 That is the trade: a network trained for a few minutes answers many times faster (more so at larger
@@ -294,7 +309,12 @@ widgets.VBox([widgets.HBox([choice, strength, timing]), view])
 typical = sorted(times_ms)[len(times_ms) // 2]
 print(f"A slider move took {typical:.0f} ms (median of {len(times_ms)}), "
       f"{optimised.elapsed * 1000 / typical:.0f} times less than one optimisation at {SIZE} px above.")
-assert typical < optimised.elapsed * 1000
+"""),
+    ("code", r"""
+# NBVAL_CHECK_OUTPUT
+course.claim("a slider move (one forward pass on a larger photo) takes less time than one optimisation of the "
+             "small photo above", typical < optimised.elapsed * 1000,
+             f"{typical:.0f} ms vs {optimised.elapsed:.1f} s")
 """),
     ("md", r"""
 ## Keep it, use it elsewhere
