@@ -164,9 +164,9 @@ course.claim("the probe objective of the best weights is at least 50 % below the
 """),
     ("md", r"""
 The training batch's curve jumps about - every step scores different crops - while the probe batch shows the
-trend. The snapshots show the same photo as the network learns: the painting's **palette** comes first (the
-very first steps of Adam move every weight of the last layer at once), laid on in broad patches rather than the
-painting's strokes (the comparison below measures how broad). Fine texture needs far more training than fits
+trend. The snapshots show the same photo as the network learns. What it learns in these minutes is mostly the
+painting's **palette** (the cell after the snapshots measures the mean colour), laid on in broad patches rather
+than the painting's strokes (the comparison further down measures how broad). Fine texture needs far more training than fits
 in a few minutes on a laptop (Johnson et al. trained for 40,000 steps of 4 photos, drawn from 80,000). In our
 time-boxed trials (`benchmarks/REALTIME_TUNING.md`) no learning rate, batch size, crop size, loss weighting,
 output head, noise input or extra training picture gave texture within two or three minutes.
@@ -180,7 +180,7 @@ plots.show_images({f"{title}: objective {value:.3g}": image for (title, image), 
 """),
     ("code", r"""
 # NBVAL_CHECK_OUTPUT
-# The palette comes first: how far the mean colour (R, G, B) is from the painting's, before and after.
+# The palette: how far the mean colour (R, G, B) is from the painting's, for the photo and the network's output.
 palette = painting.mean(dim=(0, 2, 3))
 gap_photo, gap_net = (float((image.mean(dim=(0, 2, 3)) - palette).norm()) for image in (cat, style.apply(cat)))
 course.claim("on the cat, which it never trained on, the network lowered the objective and moved the mean colour "
