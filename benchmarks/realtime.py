@@ -113,8 +113,8 @@ def main() -> int:
                      "opt_objective": score(vgg, opt.image, photo, painting, terms), "opt_s": opt.elapsed,
                      "net_pattern_px": measures.pattern_scale(stylised, photo),
                      "opt_pattern_px": measures.pattern_scale(opt.image, photo)})
-        panels.update({name: photo, f"network ({net_ms:.0f} ms)": stylised,
-                       f"stylize, {args.opt_steps} steps ({opt.elapsed:.1f} s)": opt.image})
+        panels.update({name: photo, f"{name}: network ({net_ms:.0f} ms)": stylised,  # titles are keys: one per photo
+                       f"{name}: stylize, {args.opt_steps} steps ({opt.elapsed:.1f} s)": opt.image})
     panels["painting"] = painting
     plots.save_figure(plots.show_images(panels, ncols=3, size=2.6), out.with_name("realtime_samples.png"))
     loads.append(load_average())

@@ -211,8 +211,8 @@ for name in HELD_OUT_PHOTOS:
     rows.append((name, score(vgg, photo, photo, painting, terms), score(vgg, fast, photo, painting, terms), net_ms,
                  score(vgg, slow.image, photo, painting, terms), slow.elapsed))
     patterns[name] = (measures.pattern_scale(fast, photo), measures.pattern_scale(slow.image, photo))
-    panels.update({name: photo, f"network: {net_ms:.0f} ms": fast,
-                   f"optimisation: {slow.elapsed:.1f} s": slow.image})
+    panels.update({name: photo, f"{name}, network: {net_ms:.0f} ms": fast,    # titles are keys: one per photo
+                   f"{name}, optimisation: {slow.elapsed:.1f} s": slow.image})
 print(f"{'photo':10} {'objective of the photo':>23} {'network':>20} {'optimisation':>24}")
 for name, start_value, net_value, net_ms, opt_value, opt_s in rows:
     print(f"{name:10} {start_value:23.4g} {net_value:11.4g} in {net_ms:4.0f} ms {opt_value:11.4g} in {opt_s:6.1f} s")
