@@ -4,10 +4,18 @@
     .venv/bin/python benchmarks/realtime_sweep.py --seconds 120 --tag long base tanh=0.5
 
 Each variant is ``+``-joined ``key=value`` changes to ``train_style``'s defaults: ``lr``, ``content_weight``,
-``style_weight``, ``tv_weight``, ``batch_size``, ``size``, ``precision``, and ``tanh=S``, an experimental output
-head (``photo + S * tanh(change)``, clamped to [0, 1], instead of the network's ``sigmoid(logit(photo) + change)``).
+``style_weight``, ``tv_weight``, ``batch_size``, ``size``, ``precision``, ``photos=a,b,...`` (training photos or
+any bundled images), ``net=CxN`` (channels x residual blocks), ``layers=w1,w2,w3,w4,w5`` (training weights of the
+style layers relu1_1 ... relu5_1; scoring keeps the preset's), and three experimental network changes:
+``tanh=S``, an output head ``photo + S * tanh(change)`` clamped to [0, 1] instead of ``sigmoid(logit(photo) +
+change)``; ``noise=K``, K channels of unit Gaussian noise concatenated to the last convolution's input (fresh
+every training step, seeded when applied; Ulyanov et al.'s texture networks feed noise); ``outinit=S``, the last
+convolution starts from Gaussian weights of standard deviation S / sqrt(fan-in) instead of zero (a zero start
+makes any added variance, i.e. texture, a second-order effect with no first-order gradient).
 ``base`` is the defaults. Every variant trains for the same ``--seconds`` from seed 0 in one process (so shared-load
-noise hits them alike), then is scored on the held-out photos with the same float32 objective ``score`` uses.
+noise hits them alike), then is scored on the held-out photos with the same float32 objective ``score`` uses and
+with ``stlib.measures.pattern_scale`` of what the network added to each photo (broad blobs: many pixels;
+``stylize``'s grain: a few).
 Prints one JSON line per variant and writes the outputs as one grid, ``realtime_sweep_<tag>.png``, next to this file.
 Findings: ``benchmarks/REALTIME_TUNING.md``. No test asserts any of this.
 """
@@ -28,54 +36,88 @@ import torch  # noqa: E402
 HERE = Path(__file__).resolve().parent
 FLOAT_KEYS = ("lr", "content_weight", "style_weight", "tv_weight")
 INT_KEYS = ("batch_size", "size")
+NET_KEYS = ("tanh", "noise", "outinit")
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
-def parse_variant(text: str) -> tuple[float | None, dict[str, object]]:
-    """``"tanh=0.5+lr=0.001"`` -> (0.5, {"lr": 0.001}); ``"base"`` -> (None, {})."""
-    head: float | None = None
+def parse_variant(text: str) -> tuple[dict[str, float], dict[str, object]]:
+    """``"tanh=0.5+lr=0.001"`` -> ({"tanh": 0.5}, {"lr": 0.001}); ``"base"`` -> ({}, {}). The first dict holds the
+    experimental network changes (``NET_KEYS`` and ``layers``), the second ``train_style``'s keywords."""
+    changes: dict[str, object] = {}
     settings: dict[str, object] = {}
     for part in text.split("+"):
         key, _, value = part.partition("=")
         if key == "base":
             continue
-        if key == "tanh":
-            head = float(value)
+        if key in NET_KEYS:
+            changes[key] = float(value)
+        elif key == "layers":
+            changes[key] = dict(zip(STYLE_LAYERS, (float(v) for v in value.split(","))))
         elif key in FLOAT_KEYS:
             settings[key] = float(value)
         elif key in INT_KEYS:
             settings[key] = int(value)
         elif key == "precision":
             settings[key] = value
+        elif key == "photos":
+            settings[key] = tuple(value.split(","))
+        elif key == "net":
+            from stlib.transform_net import NetConfig
+
+            channels, blocks = value.split("x")
+            settings["net_config"] = NetConfig(channels=int(channels), residual_blocks=int(blocks))
         else:
-            raise SystemExit(f"unknown setting {key!r} in {text!r}; known: tanh, precision, "
-                             f"{', '.join(FLOAT_KEYS + INT_KEYS)}")
-    return head, settings
+            raise SystemExit(f"unknown setting {key!r} in {text!r}; known: precision, photos, net, layers, "
+                             f"{', '.join(NET_KEYS + FLOAT_KEYS + INT_KEYS)}")
+    return changes, settings
 
 
 @contextlib.contextmanager
-def tanh_head(scale: float | None) -> Iterator[None]:
-    """While active, every ``TransformNet`` outputs ``clamp(photo + scale * tanh(change), 0, 1)`` (None: unchanged)."""
+def network_changes(changes: dict[str, object]) -> Iterator[None]:
+    """While active, ``TransformNet`` and ``train_style`` carry the experimental ``changes`` (see the docstring)."""
+    import dataclasses
+
     import torch.nn.functional as F
 
-    from stlib import transform_net
+    from stlib import style_training, transform_net
 
-    original = transform_net.TransformNet.forward
-    if scale is None:
-        yield
-        return
+    cls = transform_net.TransformNet
+    original = cls.__init__, cls.forward, style_training.preset_for
+    tanh, noise, outinit = (changes.get(k) for k in NET_KEYS)
+    layers = changes.get("layers")
+
+    def init(self, config=None, **fields):
+        original[0](self, config, **fields)
+        if noise:
+            self.out = transform_net.ConvLayer(self.config.channels + int(noise), 3, 9, relu=False)
+            torch.nn.init.zeros_(self.out.conv.weight)
+            torch.nn.init.zeros_(self.out.conv.bias)
+        if outinit:
+            torch.nn.init.normal_(self.out.conv.weight, std=float(outinit) / self.out.conv.weight[0].numel() ** 0.5)
 
     def forward(self, photos: torch.Tensor) -> torch.Tensor:
         h, w = photos.shape[-2:]
         x = F.pad(photos, (0, -w % transform_net.DOWNSCALE, 0, -h % transform_net.DOWNSCALE), mode="reflect")
         x = self.up2(self.up1(self.residuals(self.down3(self.down2(self.down1(x))))))
+        if noise:
+            seeded = None if self.training else torch.Generator().manual_seed(0)
+            extra = torch.randn((x.shape[0], int(noise), *x.shape[-2:]), generator=seeded).to(x)
+            x = torch.cat([x, extra], 1)
         change = self.out(x).float()[..., :h, :w]
-        return (photos.float() + scale * torch.tanh(change)).clamp(0, 1)
+        if tanh:
+            return (photos.float() + float(tanh) * torch.tanh(change)).clamp(0, 1)
+        return torch.sigmoid(torch.logit(photos.float(), eps=transform_net.LOGIT_EPS) + change)
 
-    transform_net.TransformNet.forward = forward
+    if noise or outinit:
+        cls.__init__ = init
+    if noise or tanh:
+        cls.forward = forward
+    if layers:
+        style_training.preset_for = lambda source: dataclasses.replace(original[2](source), style_layers=layers)
     try:
         yield
     finally:
-        transform_net.TransformNet.forward = original
+        cls.__init__, cls.forward, style_training.preset_for = original
 
 
 def main() -> int:
@@ -91,7 +133,7 @@ def main() -> int:
 
     matplotlib.use("Agg")
     import stlib
-    from stlib import plots
+    from stlib import measures, plots
     from stlib.images import load_image
     from stlib.style_training import HELD_OUT_PHOTOS, score, train_style
 
@@ -100,12 +142,13 @@ def main() -> int:
     painting = load_image(args.style, 128)
     photos = {name: load_image(name, 128) for name in HELD_OUT_PHOTOS}
     panels = {}
-    for label, head, settings in parsed:
-        with tanh_head(head):
+    for label, changes, settings in parsed:
+        with network_changes(changes):
             result = train_style(args.style, model=vgg, steps=100_000, time_limit=args.seconds, every=10,
                                  progress=False, seed=0, **settings)
             outputs = {name: result.apply(photo) for name, photo in photos.items()}
         held = {name: score(vgg, outputs[name], photo, painting, terms) for name, photo in photos.items()}
+        pattern = {name: measures.pattern_scale(outputs[name], photo) for name, photo in photos.items()}
         for name, image in outputs.items():
             panels[f"{label}\n{name}: {held[name]:.3g}"] = image
         losses = [h["total"] for h in result.history]
@@ -114,6 +157,8 @@ def main() -> int:
                           "best_probe": round(result.settings["best_probe"], 1),
                           "held_out": {k: round(v, 1) for k, v in held.items()},
                           "held_out_sum": round(sum(held.values()), 1),
+                          "pattern_px": {k: round(v, 1) for k, v in pattern.items()},
+                          "load": round(os.getloadavg()[0], 1),
                           "last20_train_loss": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 1)}), flush=True)
     plots.save_figure(plots.show_images(panels, ncols=4, size=2.4), HERE / f"realtime_sweep_{args.tag}.png")
     return 0
