@@ -6,12 +6,14 @@
 Each variant is ``+``-joined ``key=value`` changes to ``train_style``'s defaults: ``lr``, ``content_weight``,
 ``style_weight``, ``tv_weight``, ``batch_size``, ``size``, ``precision``, ``photos=a,b,...`` (training photos or
 any bundled images), ``net=CxN`` (channels x residual blocks), ``layers=w1,w2,w3,w4,w5`` (training weights of the
-style layers relu1_1 ... relu5_1; scoring keeps the preset's), and three experimental network changes:
+style layers relu1_1 ... relu5_1; scoring keeps the preset's), and four experimental network changes:
 ``tanh=S``, an output head ``photo + S * tanh(change)`` clamped to [0, 1] instead of ``sigmoid(logit(photo) +
 change)``; ``noise=K``, K channels of unit Gaussian noise concatenated to the last convolution's input (fresh
 every training step, seeded when applied; Ulyanov et al.'s texture networks feed noise); ``outinit=S``, the last
 convolution starts from Gaussian weights of standard deviation S / sqrt(fan-in) instead of zero (a zero start
-makes any added variance, i.e. texture, a second-order effect with no first-order gradient).
+makes any added variance, i.e. texture, a second-order effect with no first-order gradient); ``linear=P``, the
+head ``photo + change`` with a straight-through clamp to [0, 1] (the forward pass clamps, the backward pass passes
+the gradient as if unclamped), plus, if P > 0, the gradient of a penalty P * sum(out-of-range excess^2).
 ``base`` is the defaults. Every variant trains for the same ``--seconds`` from seed 0 in one process (so shared-load
 noise hits them alike), then is scored on the held-out photos with the same float32 objective ``score`` uses and
 with ``stlib.measures.pattern_scale`` of what the network added to each photo (broad blobs: many pixels;
@@ -36,7 +38,7 @@ import torch  # noqa: E402
 HERE = Path(__file__).resolve().parent
 FLOAT_KEYS = ("lr", "content_weight", "style_weight", "tv_weight")
 INT_KEYS = ("batch_size", "size")
-NET_KEYS = ("tanh", "noise", "outinit")
+NET_KEYS = ("tanh", "noise", "outinit", "linear")
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
@@ -83,7 +85,7 @@ def network_changes(changes: dict[str, object]) -> Iterator[None]:
 
     cls = transform_net.TransformNet
     original = cls.__init__, cls.forward, style_training.preset_for
-    tanh, noise, outinit = (changes.get(k) for k in NET_KEYS)
+    tanh, noise, outinit, linear = (changes.get(k) for k in NET_KEYS)
     layers = changes.get("layers")
 
     def init(self, config=None, **fields):
@@ -104,13 +106,18 @@ def network_changes(changes: dict[str, object]) -> Iterator[None]:
             extra = torch.randn((x.shape[0], int(noise), *x.shape[-2:]), generator=seeded).to(x)
             x = torch.cat([x, extra], 1)
         change = self.out(x).float()[..., :h, :w]
+        if linear is not None:
+            raw = photos.float() + change
+            if float(linear) and raw.requires_grad:  # out-of-range penalty P * sum(excess^2), as a gradient only
+                raw.register_hook(lambda grad: grad + 2 * float(linear) * (raw - raw.clamp(0, 1)).detach())
+            return raw + (raw.clamp(0, 1) - raw).detach()  # straight-through clamp: forward clamps, backward is 1
         if tanh:
             return (photos.float() + float(tanh) * torch.tanh(change)).clamp(0, 1)
         return torch.sigmoid(torch.logit(photos.float(), eps=transform_net.LOGIT_EPS) + change)
 
     if noise or outinit:
         cls.__init__ = init
-    if noise or tanh:
+    if noise or tanh or linear is not None:
         cls.forward = forward
     if layers:
         style_training.preset_for = lambda source: dataclasses.replace(original[2](source), style_layers=layers)
