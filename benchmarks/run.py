@@ -85,6 +85,7 @@ def machine_info(device: torch.device) -> Dict[str, Any]:
         "threads": torch.get_num_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
         "fast_bf16_cpu": stlib.engine.precision.cpu_has_fast_bf16(),
+        "bf16_flags": [f for f in stlib.engine.precision.FAST_BF16_FLAGS if f in stlib.engine.precision._cpuinfo_flags()],
         "device": str(device),
         "load_at_start": load_average(),
     }
@@ -339,6 +340,88 @@ def plot(curves: Dict[str, List[Tuple[float, float]]], target: float, size: int,
     plt.close(fig)
 
 
+def _bf16_label(info: Dict[str, Any]) -> str:
+    """", AVX-512-BF16, no AMX" and the like: which bf16 instructions the CPU has (older results: a guess)."""
+    if not info.get("fast_bf16_cpu"):
+        return ""
+    flags = info.get("bf16_flags")
+    if flags is None:
+        return ", AMX or AVX-512-BF16"
+    names = {"amx_bf16": "AMX", "avx512_bf16": "AVX-512-BF16"}
+    return ", " + ", ".join(names[f] for f in flags) + ("" if "amx_bf16" in flags else ", no AMX")
+
+
+def targets_met(res: Dict[str, Any], gpu: bool, tto_size: int, tto_evals: int,
+                mem_size: int) -> List[Tuple[str, str, bool]]:
+    """The Targets table of issues 5 and 22: (target, measured, met) from a run's results."""
+    tto = res["time_to_objective"]
+    pi = {row["size"]: row for row in res["per_iteration"]}
+    speed_size = 512 if gpu else 256
+    targets = []
+    if speed_size in pi:
+        sp = pi[speed_size]["baseline"] / pi[speed_size]["stlib auto"]
+        targets.append((f">= 3x the baseline per iteration at {speed_size} px", f"{sp:.2f}x", sp >= 3))
+    auto = tto["stlib auto"]
+    if gpu:
+        ok = auto["reached_at_s"] is not None and auto["reached_at_s"] <= 0.5
+        targets.append((f"baseline's {tto_evals}-evaluation objective at {tto_size} px in <= 0.5 s",
+                        "not reached" if auto["reached_at_s"] is None else f"{auto['reached_at_s']:.2f} s", ok))
+    else:
+        ratio = auto["ratio"]
+        targets.append((f"time to the baseline's {tto_evals}-evaluation objective <= 1/10 of the baseline's",
+                        "not reached" if ratio is None else f"{ratio:.3f} of the baseline's time",
+                        ratio is not None and ratio <= 0.1))
+        final, best = tto["baseline_final"], tto["baseline_best_seen"]
+        if final > 1.01 * best:  # the tutorial's L-BFGS overshot at the end: its final image is not its result
+            best_ratio = (None if auto.get("reached_best_at_s") is None
+                          else auto["reached_best_at_s"] / tto["baseline_seconds"])
+            targets.append((f"... the same for the baseline's best-seen objective {best:.5g} (its final {final:.4g} "
+                            "is an overshoot)",
+                            "not reached" if best_ratio is None else f"{best_ratio:.3f} of the baseline's time",
+                            best_ratio is not None and best_ratio <= 0.1))
+    worst = auto["worst_vs_baseline"]
+    targets.append(("at equal wall time never worse than the baseline (best objective so far, at each of the "
+                    "baseline's samples)", f"worst ratio {worst:.3f}", worst <= 1.0))
+    stlib_mem = [m for m in res["memory"] if m["impl"] == "stlib" and m["size"] == mem_size
+                 and m.get("precision") == "auto" and m.get("ok")]
+    if stlib_mem and not gpu and mem_size == 512:
+        peak = stlib_mem[0]["peak_rss"]
+        above = peak - stlib_mem[0].get("start_rss", 0)
+        targets.append(("peak RSS of a 512 px run <= 1.2 GB (the issue asks it of the CPU-only torch wheel)",
+                        f"{_gb(peak)} (torch {torch.__version__})", peak <= 1.2e9))
+        targets.append(("growth of a 512 px run above the imports <= 0.6 GB", _gb(above), above <= 0.6e9))
+    for m in res["memory"]:
+        if m["impl"] == "stlib" and m.get("ok") and m.get("estimate_bytes") and m.get("peak_rss") and not gpu:
+            err = m["estimate_bytes"] / m["peak_rss"] - 1
+            targets.append((f"estimate within 10 % of the measured peak ({m['size']} px, "
+                            f"{m.get('precision_used', m['precision'])})", f"{100 * err:+.0f} %", abs(err) <= 0.1))
+    for m in res["memory"]:
+        if m["impl"] == "stlib" and m["size"] in (2048, 4096):
+            key = "peak_gpu" if gpu else "peak_rss"
+            limit = 40 * 2**30 if gpu else 24e9
+            targets.append((f"{m['size']} px runs within {'40 GiB' if gpu else '24 GB'}",
+                            f"{'ran' if m.get('ok') else 'failed'}, {_gb(m.get(key))}", bool(m.get("ok")) and
+                            (m.get(key) or 0) <= limit))
+    return targets
+
+
+def rewrite(out_dir: Path) -> int:
+    """RESULTS.md again from the last run's raw numbers (e.g. after the report's wording or targets changed)."""
+    res = json.loads((HERE / "out" / "results.json").read_text())
+    gpu = res["machine"]["device"].startswith("cuda")
+    tto = res["time_to_objective"]
+    mem_size = next((m["size"] for m in res["memory"] if m["impl"] == "baseline"), 512)
+    if res["machine"].get("fast_bf16_cpu") and "bf16_flags" not in res["machine"] and not gpu:
+        res["machine"]["bf16_flags"] = [f for f in stlib.engine.precision.FAST_BF16_FLAGS
+                                        if f in stlib.engine.precision._cpuinfo_flags()]  # the same machine
+    res["targets"] = targets_met(res, gpu, tto["size"], tto["evals"], mem_size)
+    write_results(res, out_dir / "RESULTS.md", "objective_vs_time.png")
+    (HERE / "out" / "results.json").write_text(json.dumps(res, indent=1, default=str))
+    for target, measured, met in res["targets"]:
+        print(f"  {'MET ' if met else 'MISS'} {target}: {measured}")
+    return 0
+
+
 def write_results(res: Dict[str, Any], path: Path, plot_name: str) -> None:
     """RESULTS.md: machine, per-iteration table, time to objective, memory, targets met or not."""
     info = res["machine"]
@@ -349,7 +432,7 @@ def write_results(res: Dict[str, Any], path: Path, plot_name: str) -> None:
         "",
         "| machine | |",
         "|---|---|",
-        f"| CPU | {info['cpu']} ({info['cores']} cores{', AMX/AVX-512-BF16' if info['fast_bf16_cpu'] else ''}) |",
+        f"| CPU | {info['cpu']} ({info['cores']} cores{_bf16_label(info)}) |",
         f"| memory | {info['memory_gb']} GB |",
     ]
     if "gpu" in info:
@@ -451,11 +534,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", default=str(HERE), help="folder for RESULTS.md and the plot")
     parser.add_argument("--skip-large", action="store_true", help="skip the 2048/4096 px memory runs")
     parser.add_argument("--note", default="", help="a sentence for RESULTS.md (e.g. other jobs were running)")
+    parser.add_argument("--rewrite", action="store_true",
+                        help="rewrite RESULTS.md and its Targets table from the last run's benchmarks/out/results.json "
+                             "(no measuring)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child_main(json.loads(args.child))), flush=True)
         return 0
+    if args.rewrite:
+        return rewrite(Path(args.out))
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -527,47 +615,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     fitted = [m["size"] for m in res["memory"] if m["impl"] == "stlib" and m.get("ok")]
     res["largest_fit"] = max(fitted) if fitted else None
 
-    # Targets of issues 5 and 22
-    pi = {row["size"]: row for row in res["per_iteration"]}
-    speed_size = 512 if gpu else 256
-    targets = []
-    if speed_size in pi:
-        sp = pi[speed_size]["baseline"] / pi[speed_size]["stlib auto"]
-        targets.append((f">= 3x the baseline per iteration at {speed_size} px", f"{sp:.2f}x", sp >= 3))
-    auto = tto["stlib auto"]
-    if gpu:
-        ok = auto["reached_at_s"] is not None and auto["reached_at_s"] <= 0.5
-        targets.append((f"baseline's {tto_evals}-evaluation objective at {tto_size} px in <= 0.5 s",
-                        "not reached" if auto["reached_at_s"] is None else f"{auto['reached_at_s']:.2f} s", ok))
-    else:
-        ratio = auto["ratio"]
-        targets.append((f"time to the baseline's {tto_evals}-evaluation objective <= 1/10 of the baseline's",
-                        "not reached" if ratio is None else f"{ratio:.3f} of the baseline's time",
-                        ratio is not None and ratio <= 0.1))
-    worst = auto["worst_vs_baseline"]
-    targets.append(("at equal wall time never worse than the baseline (best objective so far, at each of the "
-                    "baseline's samples)", f"worst ratio {worst:.3f}", worst <= 1.0))
-    stlib_mem = [m for m in res["memory"] if m["impl"] == "stlib" and m["size"] == mem_size
-                 and m.get("precision") == "auto" and m.get("ok")]
-    if stlib_mem and not gpu and mem_size == 512:
-        peak = stlib_mem[0]["peak_rss"]
-        above = peak - stlib_mem[0].get("start_rss", 0)
-        targets.append(("peak RSS of a 512 px run <= 1.2 GB (the issue asks it of the CPU-only torch wheel)",
-                        f"{_gb(peak)} (torch {torch.__version__})", peak <= 1.2e9))
-        targets.append(("growth of a 512 px run above the imports <= 0.6 GB", _gb(above), above <= 0.6e9))
-    for m in res["memory"]:
-        if m["impl"] == "stlib" and m.get("ok") and m.get("estimate_bytes") and m.get("peak_rss") and not gpu:
-            err = m["estimate_bytes"] / m["peak_rss"] - 1
-            targets.append((f"estimate within 10 % of the measured peak ({m['size']} px, "
-                            f"{m.get('precision_used', m['precision'])})", f"{100 * err:+.0f} %", abs(err) <= 0.1))
-    for m in res["memory"]:
-        if m["impl"] == "stlib" and m["size"] in (2048, 4096):
-            key = "peak_gpu" if gpu else "peak_rss"
-            limit = 40 * 2**30 if gpu else 24e9
-            targets.append((f"{m['size']} px runs within {'40 GiB' if gpu else '24 GB'}",
-                            f"{'ran' if m.get('ok') else 'failed'}, {_gb(m.get(key))}", bool(m.get("ok")) and
-                            (m.get(key) or 0) <= limit))
-    res["targets"] = targets
+    res["targets"] = targets_met(res, gpu, tto_size, tto_evals, mem_size)
     res["load_at_end"] = load_average()
     res["total_seconds"] = time.perf_counter() - t_start
     (raw_dir / "results.json").write_text(json.dumps(res, indent=1, default=str))
