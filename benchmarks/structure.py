@@ -49,6 +49,24 @@ def module_of(path: str) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def imported_names(module: str, is_package: bool, source: str) -> set[str]:
+    """Every dotted name ``module`` imports anywhere in ``source`` (absolute or relative imports, function-level
+    ones included), with ``from a import b`` giving both ``a`` and ``a.b`` (b may be a submodule)."""
+    package = module if is_package else module.rsplit(".", 1)[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            if node.level:
+                base = base[: len(base) - node.level + 1]
+            target = ".".join(base + ([node.module] if node.module else [])) if node.level else node.module or ""
+            found.add(target)
+            found.update(f"{target}.{a.name}" for a in node.names)
+    return found
+
+
 def imports(tree: Tree) -> dict[str, set[str]]:
     """Module -> the stlib modules it imports anywhere (function-level imports included); packages' __init__
     modules are left out as targets (they import nothing back)."""
@@ -56,18 +74,7 @@ def imports(tree: Tree) -> dict[str, set[str]]:
     packages = {m for m, p in modules.items() if p.endswith("__init__.py")}
     graph = {}
     for mod, path in modules.items():
-        package = mod if path.endswith("__init__.py") else mod.rsplit(".", 1)[0]
-        found = set()
-        for node in ast.walk(ast.parse(tree.files[path])):
-            if isinstance(node, ast.Import):
-                found.update(a.name for a in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                base = package.split(".")
-                if node.level:
-                    base = base[: len(base) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else [])) if node.level else node.module or ""
-                found.add(target)
-                found.update(f"{target}.{a.name}" for a in node.names)
+        found = imported_names(mod, path.endswith("__init__.py"), tree.files[path])
         graph[mod] = {m for m in found if m in modules and m != mod} - packages
     return {m: d for m, d in graph.items() if m not in packages}
 

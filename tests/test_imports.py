@@ -3,7 +3,6 @@ through others (issue 17: ``budget.py <-> transfer.py`` was a cycle hidden behin
 
 Function-level imports count too: they only postpone a cycle to the first call."""
 
-import ast
 import importlib
 import importlib.util
 import sys
@@ -26,18 +25,7 @@ MODULES = {module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
 
 def imported_modules(name: str, path: Path) -> set[str]:
     """The stlib modules that module ``name`` imports anywhere in its body (absolute or relative imports)."""
-    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = package.split(".")
-            if node.level:
-                base = base[: len(base) - node.level + 1]
-            target = ".".join(base + ([node.module] if node.module else [])) if node.level else node.module or ""
-            found.add(target)
-            found.update(f"{target}.{alias.name}" for alias in node.names)  # "from . import settings"
+    found = STRUCTURE.imported_names(name, path.name == "__init__.py", path.read_text())
     return {m for m in found if m in MODULES and m != name}
 
 
@@ -51,8 +39,9 @@ def _load_structure():
     return module
 
 
+STRUCTURE = _load_structure()
 #: Every strongly connected group of more than one module, sorted: one implementation for the test and the report.
-find_cycles = _load_structure().cycles
+find_cycles = STRUCTURE.cycles
 
 
 def package_graph() -> dict[str, set[str]]:
