@@ -8,7 +8,8 @@ Side by side in one process, interleaved round by round so that other jobs slow 
   no optimiser);
 - stlib before: a full stylize step (fast forward, losses, backward, L-BFGS) with the float32 Gram of
   issue 17's "before" (bf16 features converted to float32 chunk by chunk, summed by ``baddbmm_``);
-- stlib after: the same step with the two-product bf16 Gram (``fp32_gram``'s default since issue 17);
+- stlib two products: the same step with the two-product bf16 Gram (``fp32_gram(two_products=True)``);
+- stlib after: the same step with the fused style loss (``gram_mse``, the default): G - A from one bf16 product;
 - and where the gap between floor and step goes: "fast forward" (the floor through the engine's
   ``fast_features``: float32 conv1_1, index-free max-pool, cached casts) and "fast forward + Grams" (that plus
   the style layers' Gram matrices, forward and backward, with each variant's Gram); the rest of a step is the
@@ -54,16 +55,26 @@ KEPT_MARK = "<!-- below: written by other benchmark scripts, kept by run.py -->"
 BEGIN, END = "<!-- gram_speed.py -->", "<!-- /gram_speed.py -->"
 
 
+VARIANTS = ("before", "two products", "after")
+
+
 @contextmanager
 def gram(variant: str) -> Iterator[None]:
     """Run the objective with the Gram of ``variant``: "before" (issue 17's before: the chunked float32 Gram,
-    ``fp32_gram(..., two_products=False)``) or "after" (stlib's default since: two bf16 products)."""
-    real = O.fp32_gram
-    O.fp32_gram = functools.partial(P.fp32_gram, two_products=variant == "after")  # type: ignore[assignment]
+    ``fp32_gram(..., two_products=False)``), "two products" (two bf16 products give a float32 G, then the mse)
+    or "after" (stlib's default: G - A from one bf16 product, ``gram_mse``)."""
+    real = O.gram_mse
+    gram_of = functools.partial(P.fp32_gram, two_products=variant != "before")
+
+    def unfused(features: torch.Tensor, target: torch.Tensor, normalize: object = True,
+                fused: bool = True) -> torch.Tensor:
+        g = gram_of(features, normalize)
+        return torch.nn.functional.mse_loss(g, target.float().expand_as(g))
+    O.gram_mse = real if variant == "after" else unfused  # type: ignore[assignment]
     try:
         yield
     finally:
-        O.fp32_gram = real
+        O.gram_mse = real
 
 
 def floor_step(model: stlib.VGG19Features, x: torch.Tensor, last: str) -> Callable[[], None]:
@@ -81,16 +92,16 @@ def floor_step(model: stlib.VGG19Features, x: torch.Tensor, last: str) -> Callab
 
 
 def part_step(model: stlib.VGG19Features, x: torch.Tensor, last: str,
-              style_layers: list[str]) -> Callable[[], None]:
-    """The floor through the engine's ``fast_features``, plus (``style_layers``) those layers' Gram matrices
-    (``O.fp32_gram``, i.e. the variant in force), forward and backward: a sum as the loss."""
+              style_grams: dict[str, torch.Tensor]) -> Callable[[], None]:
+    """The floor through the engine's ``fast_features``, plus those layers' style losses against
+    ``style_grams`` (``O.fast_style_layer_loss``: the Gram of the variant in force), forward and backward."""
     def step() -> None:
         image = x.detach().requires_grad_(True)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            feats = fast_features(model, image, [*style_layers, last])
+            feats = fast_features(model, image, [*style_grams, last])
         loss = feats[last].float().sum()
-        for name in style_layers:
-            loss = loss + O.fp32_gram(feats[name]).sum()
+        for name, target in style_grams.items():
+            loss = loss + O.fast_style_layer_loss(feats[name], target)
         loss.backward()
     return step
 
@@ -124,8 +135,7 @@ def endpoints(model: stlib.VGG19Features, steps: int, sizes: list[int], threads:
         for size in sizes:
             c, s = stlib.load_image(photo, size), stlib.load_image("swirls", size)
             best, image = {}, None
-            for label, variant, n_threads in (("before", "before", threads), ("after", "after", threads),
-                                              ("1 thread", "before", 1)):
+            for label, variant, n_threads in (*((v, v, threads) for v in VARIANTS), ("1 thread", "before", 1)):
                 torch.set_num_threads(n_threads)
                 with gram(variant):
                     r = stlib.stylize(c, s, model=model, size=size, steps=steps, precision="bf16", progress=False,
@@ -133,8 +143,8 @@ def endpoints(model: stlib.VGG19Features, steps: int, sizes: list[int], threads:
                 best[label] = min(h["total"] for h in r.history)
                 image = r.image if label == "before" else image
             torch.set_num_threads(threads)
-            at = {}  # both Grams' objective at the "before" run's result: the same image, the same bf16 network
-            for variant in ("before", "after"):
+            at = {}  # each Gram's objective at the "before" run's result: the same image, the same bf16 network
+            for variant in VARIANTS:
                 with gram(variant), P.autocast("bf16", "cpu"):
                     p = preset_for(model.weights_source)
                     t = compute_targets(model, c, [s], p.content_layers, p.style_layers, [1.0])
@@ -142,9 +152,10 @@ def endpoints(model: stlib.VGG19Features, steps: int, sizes: list[int], threads:
                                                   p.content_layers, p.style_layers, p.content_weight,
                                                   p.style_weight, p.tv_weight)["total"])
             b = best["before"]
-            rows.append(f"| {photo} + swirls, {size} px | {b:.6g} | {best['after']:.6g} | "
-                        f"{(best['after'] - b) / b:+.1e} | {(best['1 thread'] - b) / b:+.1e} | "
-                        f"{(at['after'] - at['before']) / at['before']:+.1e} |")
+            rows.append(f"| {photo} + swirls, {size} px | {b:.6g} | {best['two products']:.6g} | {best['after']:.6g} "
+                        f"| {(best['two products'] - b) / b:+.1e} | {(best['after'] - b) / b:+.1e} | "
+                        f"{(best['1 thread'] - b) / b:+.1e} | {(at['two products'] - at['before']) / at['before']:+.1e} "
+                        f"| {(at['after'] - at['before']) / at['before']:+.1e} |")
     return rows
 
 
@@ -182,15 +193,17 @@ def main() -> None:
     content = stlib.resize(stlib.load_image("astronaut"), args.size)
     style = stlib.resize(stlib.load_image("swirls"), args.size)
     load_before = os.getloadavg()
-    with gram("before"):
-        before = stlib_step(model, content, style)
-    after = stlib_step(model, content, style)
+    steps = {}
+    for variant in VARIANTS:
+        with gram(variant):
+            steps[variant] = stlib_step(model, content, style)
     x_cl = content.contiguous(memory_format=torch.channels_last)
     floor = floor_step(model, x_cl, last)
-    contestants = {"floor": (floor, "after"), "fast forward": (part_step(model, x_cl, last, []), "before"),
-                   "fast forward + Grams before": (part_step(model, x_cl, last, list(p.style_layers)), "before"),
-                   "fast forward + Grams after": (part_step(model, x_cl, last, list(p.style_layers)), "after"),
-                   "stlib before": (before, "before"), "stlib after": (after, "after")}
+    with P.autocast("bf16", "cpu"):
+        grams = compute_targets(model, content, [style], {}, p.style_layers, [1.0]).style
+    contestants = {"floor": (floor, "after"), "fast forward": (part_step(model, x_cl, last, {}), "before"),
+                   **{f"fast forward + Grams {v}": (part_step(model, x_cl, last, grams), v) for v in VARIANTS},
+                   **{f"stlib {v}": (steps[v], v) for v in VARIANTS}}
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in contestants}
     for name, (fn, variant) in contestants.items():  # warm-up: kernels, allocator, the L-BFGS history
         with gram(variant):
@@ -207,8 +220,7 @@ def main() -> None:
     small_c = stlib.resize(content, args.objective_size)
     small_s = stlib.resize(style, args.objective_size)
     threads = torch.get_num_threads()
-    for label, variant, n_threads in (("before", "before", threads), ("after", "after", threads),
-                                      ("before, 1 thread", "before", 1)):
+    for label, variant, n_threads in (*((v, v, threads) for v in VARIANTS), ("before, 1 thread", "before", 1)):
         torch.set_num_threads(n_threads)
         with gram(variant):
             r = stlib.stylize(small_c, small_s, model=model, size=args.objective_size, steps=args.steps,
@@ -234,8 +246,10 @@ def main() -> None:
              f"Generated on {time.strftime('%Y-%m-%d %H:%M')} at {args.size} px: {torch.get_num_threads()} threads, "
              f"CPU with {amx}, {bf16}; load average (1/5/15 min) {loads}{note}. Median ms per step over "
              f"{args.rounds} interleaved rounds x {args.per_round} steps; **before** = float32 Gram from bf16 "
-             "features converted chunk by chunk (`baddbmm_`), **after** = two bf16 products, float32 sums "
-             "(`fp32_gram`'s default since issue 17; **before** is `two_products=False`).", "",
+             "features converted chunk by chunk (`baddbmm_`), **two products** = two bf16 products, float32 sums "
+             "(`fp32_gram(two_products=True)`), then the mean squared difference to the target; **after** = "
+             "G - A from one bf16 product that starts its float32 sums from the target (`gram_mse`, the default "
+             "since issue 17's third stop).", "",
              "| | wall ms per step (median) | quartiles | x floor | CPU ms per step (median) | x floor |",
              "|---|---|---|---|---|---|"]
     for name, t in times.items():
@@ -243,18 +257,20 @@ def main() -> None:
         lines.append(f"| {name} | {med[name]:.0f} | {q[0]:.0f}-{q[2]:.0f} | {med[name] / med['floor']:.2f} "
                      f"| {cpu[name]:.0f} | {cpu[name] / cpu['floor']:.2f} |")
     (end, most), (end_ctl, most_ctl) = apart("after", "before"), apart("before, 1 thread", "before")
+    end_two, most_two = apart("two products", "before")
     lines += ["", f"Best objective so far over {n}-step `stylize` runs at {args.objective_size} px (bf16, same "
-              f"start): before {runs['before'][n - 1]:.6g}, after {runs['after'][n - 1]:.6g}: relative difference "
-              f"at the end {end:.1e}, largest over the run {most:.1e}. For scale, the same float32-Gram run at 1 "
-              f"thread instead of {threads} (the same maths, summed in another order): {end_ctl:.1e} at the end, "
-              f"{most_ctl:.1e} at most. At the same image the two Grams give objectives within ~1e-6 "
-              "(tests/test_precision.py).", "",
+              f"start): before {runs['before'][n - 1]:.6g}, two products {runs['two products'][n - 1]:.6g}, after "
+              f"{runs['after'][n - 1]:.6g}. Relative difference from before, at the end and the largest over the "
+              f"run: two products {end_two:.1e} / {most_two:.1e}, after {end:.1e} / {most:.1e}. For scale, the "
+              f"same float32-Gram run at 1 thread instead of {threads} (the same maths, summed in another order): "
+              f"{end_ctl:.1e} / {most_ctl:.1e}.", "",
               f"The best objective of {args.steps}-step runs (bf16, from the photo), more pairs and sizes: the "
-              "relative change with the two-product Gram next to the change from running the float32 Gram at 1 "
-              f"thread instead of {threads} (what the endpoints of two runs of the same maths differ by), and "
-              "the two Grams' objectives at one image (the before run's result):", "",
-              "| run | before | after | after vs before | before at 1 thread vs before | same image: after vs before |",
-              "|---|---|---|---|---|---|", *ends, END]
+              "relative change with each Gram next to the change from running the float32 Gram at 1 thread "
+              f"instead of {threads} (what the endpoints of two runs of the same maths differ by), and the Grams' "
+              "objectives at one image (the before run's result):", "",
+              "| run | before | two products | after | two products vs before | after vs before | before at 1 "
+              "thread vs before | same image: two products vs before | same image: after vs before |",
+              "|---|---|---|---|---|---|---|---|---|", *ends, END]
     section = "\n".join(lines)
     print("\n" + section)
     if args.write:

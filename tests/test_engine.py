@@ -103,7 +103,8 @@ def test_fast_style_layer_loss_is_the_taught_style_layer_loss(dtype, channels_la
     fast.backward()
     taught.backward()
     assert fast.dtype == taught.dtype == torch.float32
-    torch.testing.assert_close(fast, taught, rtol=1e-5, atol=0)
+    # bf16 on a CPU: G - A is formed in one bf16 product, each entry rounded to 2^-9 of itself (gram_mse)
+    torch.testing.assert_close(fast, taught, rtol=1e-5 if dtype == torch.float32 else 1e-3, atol=0)
     want = taught_in.grad.float()
     scale = float(want.abs().max())  # bf16: both gradients are bf16, rounded differently (8 bits of mantissa)
     tol = dict(rtol=1e-5, atol=1e-6 * scale) if dtype == torch.float32 else dict(rtol=2e-2, atol=1e-2 * scale)

@@ -285,3 +285,79 @@ def test_fp32_gram_falls_back_to_the_chunked_sum(monkeypatch):
     flat = f.double().flatten(2)
     got = P.fp32_gram(f, two_products=True)
     assert torch.allclose(got.double(), flat @ flat.transpose(1, 2) / flat[0].numel(), rtol=2e-6, atol=0)
+
+
+# ------------------------------------------------------------------- gram_mse: G - A from one bf16 product
+def _mse_oracle(f: torch.Tensor, target: torch.Tensor, divisor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The float64 loss mean((F F^T / n - A)^2) and its gradient, by hand: 2 (D + D^T) F / (n * numel(D)), D = G - A."""
+    flat = f.double().flatten(2)  # (B, C, P) in NCHW order whatever the layout
+    diff = flat @ flat.transpose(1, 2) / divisor - target.double()
+    grad = 2 * (diff + diff.transpose(1, 2)) @ flat / (divisor * diff.numel())
+    return diff.square().mean(), grad.view(f.shape)
+
+
+def _cpu_bf16_exact() -> bool:
+    return P._split_half_gram_is_exact(torch.device("cpu"), torch.bfloat16)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("normalize, divisor", [(True, 48 * 20 * 18), ("hw", 20 * 18), (False, 1)])
+def test_gram_mse_matches_the_float64_oracle(channels_last, normalize, divisor):
+    gen = torch.Generator().manual_seed(8)
+    f = torch.rand(2, 48, 20, 18, generator=gen).bfloat16()
+    if channels_last:
+        f = f.contiguous(memory_format=torch.channels_last)
+    target = torch.rand(1, 48, 48, generator=gen) * float(f.double().flatten(2)[0].square().sum(1).mean()) / divisor
+    x = f.clone(memory_format=torch.channels_last if channels_last else torch.contiguous_format).requires_grad_(True)
+    loss = P.gram_mse(x, target, normalize)
+    loss.backward()
+    want, want_grad = _mse_oracle(f, target, divisor)
+    # each entry of G - A is rounded to bf16 (2^-9 of itself, in random directions): the mean of the
+    # squares moves by ~2 * 2^-9 / sqrt(entries), 6e-5 here; the two-product Gram is float32-close to G
+    assert loss.dtype == torch.float32 and abs(float(loss) - float(want)) <= 3e-4 * float(want)
+    assert abs(float(P.gram_mse(f, target, normalize, fused=False)) - float(want)) <= 1e-5 * float(want)
+    scale = float(want_grad.abs().max())  # the gradient of bf16 features is bf16: 8 bits of mantissa
+    assert torch.allclose(x.grad.double(), want_grad, rtol=2e-2, atol=1e-2 * scale)
+
+
+def test_gram_mse_forms_g_minus_a_in_one_product(monkeypatch):
+    """The point of the fused loss: one bf16 matrix product forward (fp32_gram's CPU path takes two), one back."""
+    if not _cpu_bf16_exact():
+        pytest.skip("this CPU's bf16 matmul rounds before adding its input")
+    calls = []
+    for name in ("bmm", "baddbmm"):
+        real = getattr(torch, name)
+        monkeypatch.setattr(torch, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    f = torch.rand(1, 16, 12, 12, generator=torch.Generator().manual_seed(9)).bfloat16().requires_grad_(True)
+    loss = P.gram_mse(f, torch.rand(1, 16, 16) / 10)
+    assert calls == ["baddbmm"]
+    loss.backward()
+    assert calls == ["baddbmm", "bmm"]
+    calls.clear()
+    P.gram_mse(f.detach(), torch.rand(1, 16, 16) / 10, fused=False)
+    assert len(calls) == 2  # the two-product Gram, for comparison
+
+
+def test_gram_mse_falls_back_where_it_must(monkeypatch):
+    """A target that needs a gradient, float32 features, or a CPU whose matmul rounds first: fp32_gram + mse."""
+    gen = torch.Generator().manual_seed(11)
+    f = torch.rand(1, 16, 12, 12, generator=gen).bfloat16()
+    target = torch.rand(1, 16, 16, generator=gen) / 10
+    want, _ = _mse_oracle(f, target, 16 * 144)
+    t = target.clone().requires_grad_(True)
+    loss = P.gram_mse(f, t)
+    loss.backward()
+    assert t.grad is not None and abs(float(loss) - float(want)) <= 1e-5 * float(want)
+    assert abs(float(P.gram_mse(f.float(), target)) - float(want)) <= 1e-5 * float(want)
+    monkeypatch.setattr(P, "_GramMse", None)  # taking the fused path now would raise
+    monkeypatch.setattr(P, "_split_half_gram_is_exact", lambda device, dtype: False)
+    assert abs(float(P.gram_mse(f, target)) - float(want)) <= 1e-5 * float(want)
+
+
+def test_gram_mse_rejects_bad_input():
+    with pytest.raises(ValueError, match="shape"):
+        P.gram_mse(torch.rand(3, 4, 4), torch.rand(1, 3, 3))
+    with pytest.raises(ValueError, match="differ in size"):
+        P.gram_mse(torch.rand(1, 3, 4, 4), torch.rand(1, 4, 4))
+    with pytest.raises(ValueError, match="normalize"):
+        P.gram_mse(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 3), normalize="chw2")

@@ -6,7 +6,8 @@
 
 The only difference from the course's functions is where the Gram matrix is computed: ``fast_style_layer_loss``
 forms it with ``fp32_gram``, which sums bf16/fp16 (or channels-last) features in float32 without keeping a
-float32 copy of them for the backward pass (tests/test_engine.py checks it equals ``style_layer_loss``).
+float32 copy of them for the backward pass, or, for bf16 on a CPU, forms G - A in one product (``gram_mse``;
+tests/test_engine.py checks both equal ``style_layer_loss``).
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 import torch
-import torch.nn.functional as F
 
 from ..gram import gram_matrix
 from ..losses import content_loss, tv_loss
 from ..model import VGG19Features
 from ..regions import guided_style_layer_loss, layer_masks, load_masks, region_targets
 from .fast_features import fast_features
-from .precision import fp32_gram
+from .precision import gram_mse
 
 GramNorm = Union[bool, str, None]  # Union: an alias is evaluated (Python 3.9)
 
@@ -43,13 +43,12 @@ class Targets:
     masks: Optional[dict[str, torch.Tensor]] = None
 
 
-def fast_style_layer_loss(features: torch.Tensor, target_gram: torch.Tensor, normalize: GramNorm = True) -> torch.Tensor:
+def fast_style_layer_loss(features: torch.Tensor, target_gram: torch.Tensor, normalize: GramNorm = True,
+                          fused: bool = True) -> torch.Tensor:
     """``stlib.style_layer_loss`` (same value and gradient) for features (B, C, H, W) in any dtype and layout:
-    mean squared difference of their float32 Gram matrix and ``target_gram`` (1 or B, C, C)."""
-    gram = fp32_gram(features, normalize=normalize)
-    if target_gram.shape[-2:] != gram.shape[-2:]:
-        raise ValueError(f"Gram matrices {tuple(gram.shape)} and {tuple(target_gram.shape)} differ in size")
-    return F.mse_loss(gram, target_gram.float().expand_as(gram))
+    mean squared difference of their float32 Gram matrix and ``target_gram`` (1 or B, C, C). bf16 on a CPU
+    (``fused``): G - A from one bf16 product (``precision.gram_mse``)."""
+    return gram_mse(features, target_gram, normalize, fused=fused)
 
 
 def compute_targets(

@@ -270,6 +270,74 @@ class _Fp32Gram(torch.autograd.Function):
         return grad, None, None, None
 
 
+class _GramMse(torch.autograd.Function):
+    """mean((F F^T / n - A)^2) of bf16 features on a CPU, from one bf16 product (no float32 Gram is formed).
+
+    The target is split into bf16 ``high`` plus a float32 remainder ``low`` (both scaled by n); the product
+    starts its float32 sums from ``-high`` and rounds F F^T - high, so each entry of G - A carries 2^-9 of itself
+    (in random directions: the loss moves by ~1e-4 relative or less), against the ~2^-17 of G that two
+    products leave: well within issue 17's 1e-3, for half the forward products. Saves F (the network keeps it
+    anyway) and the (B, C, C) difference; the backward is ``_Fp32Gram``'s, with that difference as W.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, features: torch.Tensor, target: torch.Tensor, divisor: float) -> torch.Tensor:
+        if not (features.is_contiguous() or features.is_contiguous(memory_format=torch.channels_last)):
+            features = features.contiguous()
+        channels_last, _, _ = _position_chunks(features, 1)
+        rows = _rows(features, channels_last)
+        scaled = target.detach().float() * divisor
+        high = scaled.to(features.dtype)
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            pair = (rows.transpose(1, 2), rows) if channels_last else (rows, rows.transpose(1, 2))
+            diff = torch.baddbmm(-high.expand(features.shape[0], -1, -1), *pair)  # round(F F^T - high)
+        diff = diff.float().sub_(scaled.sub_(high.float())).div_(divisor)  # (F F^T - n A) / n = G - A
+        ctx.save_for_backward(features, diff)
+        ctx.divisor = divisor
+        return diff.square().mean()
+
+    @staticmethod
+    def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        features, diff = ctx.saved_tensors
+        if not (features.is_contiguous() or features.is_contiguous(memory_format=torch.channels_last)):
+            features = features.contiguous()
+        # d mean(D^2) / dG = 2 D / numel(D); through G = F F^T / n: (W + W^T) F / n
+        sym = torch.add(diff, diff.transpose(1, 2)).mul_(grad_loss * (2.0 / (diff.numel() * ctx.divisor)))
+        low = sym.to(features.dtype)
+        channels_last, _, _ = _position_chunks(features, 1)
+        rows = _rows(features, channels_last)
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            if channels_last:
+                b, c, h, w = features.shape
+                return torch.bmm(rows, low).view(b, h, w, c).permute(0, 3, 1, 2), None, None
+            return torch.bmm(low, rows).view(features.shape), None, None
+
+
+def gram_mse(features: torch.Tensor, target_gram: torch.Tensor, normalize: bool | str | None = True,
+             fused: bool = True) -> torch.Tensor:
+    """``F.mse_loss(fp32_gram(features, normalize), target_gram)``: features (B, C, H, W), target (1 or B, C, C).
+
+    bf16 features on a CPU whose matrix product sums its input in float32 (``fused=True``, the default):
+    one bf16 product forms G - A directly (``_GramMse``), where ``fp32_gram`` needs two for G; the loss is then
+    within ~1e-4 (relative) of the float32 one instead of ~1e-6. Otherwise, or with ``fused=False``, or for a
+    target that needs a gradient: ``fp32_gram``, then the mean squared difference.
+    """
+    if features.dim() != 4:
+        raise ValueError(f"gram_mse expects features of shape (B, C, H, W), got {tuple(features.shape)}")
+    if normalize not in GRAM_NORMALIZATIONS:
+        raise ValueError(f"normalize must be one of {list(GRAM_NORMALIZATIONS)}, not {normalize!r}")
+    b, c, h, w = features.shape
+    if target_gram.shape[-2:] != (c, c) or target_gram.dim() != 3 or target_gram.shape[0] not in (1, b):
+        raise ValueError(f"Gram matrices ({b}, {c}, {c}) and {tuple(target_gram.shape)} differ in size")
+    bf16_cpu = features.device.type == "cpu" and features.dtype == torch.bfloat16  # fp16 would overflow F F^T
+    if (fused and bf16_cpu and not target_gram.requires_grad
+            and _split_half_gram_is_exact(features.device, features.dtype)):
+        divisor = {"C*H*W": c * h * w, "H*W": h * w, "1": 1}[GRAM_NORMALIZATIONS[normalize]]
+        return _GramMse.apply(features, target_gram, float(divisor))
+    gram = fp32_gram(features, normalize=normalize)
+    return torch.nn.functional.mse_loss(gram, target_gram.float().expand_as(gram))
+
+
 def fp32_gram(
     features: torch.Tensor, normalize: bool | str | None = True, chunk_elements: int = GRAM_CHUNK_ELEMENTS,
     two_products: bool = True,
