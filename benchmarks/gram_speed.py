@@ -154,7 +154,8 @@ def endpoints(model: stlib.VGG19Features, steps: int, sizes: list[int], threads:
             b = best["before"]
             rows.append(f"| {photo} + swirls, {size} px | {b:.6g} | {best['two products']:.6g} | {best['after']:.6g} "
                         f"| {(best['two products'] - b) / b:+.1e} | {(best['after'] - b) / b:+.1e} | "
-                        f"{(best['1 thread'] - b) / b:+.1e} | {(at['two products'] - at['before']) / at['before']:+.1e} "
+                        f"{(best['1 thread'] - b) / b:+.1e} | "
+                        f"{(at['two products'] - at['before']) / at['before']:+.1e} "
                         f"| {(at['after'] - at['before']) / at['before']:+.1e} |")
     return rows
 

@@ -69,8 +69,9 @@ def test_fast_features_check_their_input_like_extract_features(vgg):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("channels_last", [False, True])
-@pytest.mark.parametrize("hw", [(6, 8), (7, 5)])  # odd sizes: the last row/column is dropped, as nn.MaxPool2d does
-def test_maxpool_without_saved_indices_equals_nn_maxpool(dtype, channels_last, hw):
+@pytest.mark.parametrize("hw", [(6, 8), (7, 5), (11, 6)])  # odd: the last row/column is dropped, as nn.MaxPool2d does
+@pytest.mark.parametrize("band", [1 << 19, 1, 80])  # one pass; bands of one pooled row; of 2-5 rows
+def test_maxpool_without_saved_indices_equals_nn_maxpool(dtype, channels_last, hw, band):
     gen = torch.Generator().manual_seed(3)
     # Small integers: many ties inside the 2x2 windows (including all-zero windows, as after a ReLU)
     x = torch.randint(-1, 3, (2, 4, *hw), generator=gen).clamp_min(0).to(dtype)
@@ -78,7 +79,7 @@ def test_maxpool_without_saved_indices_equals_nn_maxpool(dtype, channels_last, h
         x = x.contiguous(memory_format=torch.channels_last)
     grad = torch.randn(2, 4, hw[0] // 2, hw[1] // 2, generator=gen).to(dtype)
     a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
-    got, want = _MaxPool2x2.apply(a), nn.MaxPool2d(2, 2)(b)
+    got, want = _MaxPool2x2.apply(a, band, 0), nn.MaxPool2d(2, 2)(b)
     assert torch.equal(got, want)
     got.backward(grad)
     want.backward(grad)

@@ -129,24 +129,47 @@ def _is_pool2x2(module: nn.Module) -> bool:
             and not module.return_indices)
 
 
+#: The backward of ``_MaxPool2x2`` recomputes int64 indices for at most this many pooled values at a time
+#: (4 MB) once a map has more than ``POOL_BAND_FROM`` (16 MB of indices): at 512 px pool1 would otherwise hold
+#: 33.5 MB of indices at the peak of the backward pass. Below that (256 px and less) one pass is the cheapest.
+POOL_INDEX_BAND = 1 << 19
+POOL_BAND_FROM = 1 << 21
+
+
 class _MaxPool2x2(torch.autograd.Function):
     """``max_pool2d(x, 2, 2)`` that keeps no int64 indices for the backward pass: it recomputes them there.
 
     PyTorch's max-pool saves the position of every maximum as an int64 (8 bytes per output value: 63 MB at
     512 px for VGG's four pools, as much as a third of all saved activations in bf16). Its input is kept
     anyway (the preceding ReLU saves its output), so the backward recomputes the indices with the same
-    kernel - the gradient is identical, ties included - for the cost of one more pooling pass.
+    kernel - the gradient is identical, ties included - for the cost of one more pooling pass. A large map is
+    done in bands of whole window rows (``band`` pooled values each, from ``band_from`` on), each copied into the
+    gradient: windows never straddle two bands, so the indices and the gradient are the same.
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, band: int = POOL_INDEX_BAND,
+                band_from: int = POOL_BAND_FROM) -> torch.Tensor:
         ctx.save_for_backward(x)
+        ctx.band, ctx.band_from = band, band_from
         return F.max_pool2d(x, 2, 2)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (x,) = ctx.saved_tensors
-        with torch.no_grad():
-            _, indices = torch.ops.aten.max_pool2d_with_indices(x, [2, 2], [2, 2])
-        return torch.ops.aten.max_pool2d_with_indices_backward(grad, x, [2, 2], [2, 2], [0, 0], [1, 1], False,
-                                                                 indices)
+        b, c, h, w = x.shape
+        rows = max(1, ctx.band // max(1, b * c * (w // 2)))  # pooled rows per band
+        if rows >= h // 2 or b * c * (h // 2) * (w // 2) <= ctx.band_from:
+            return _pool_backward(grad, x), None, None
+        grad_x = torch.zeros_like(x, memory_format=torch.preserve_format)  # an odd last row gets no gradient
+        for top in range(0, h // 2, rows):
+            part = slice(2 * top, 2 * min(top + rows, h // 2))
+            grad_x[:, :, part].copy_(_pool_backward(grad[:, :, top:top + rows], x[:, :, part]))
+        return grad_x, None, None
+
+
+def _pool_backward(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The gradient of ``max_pool2d(x, 2, 2)`` for ``grad``, from indices recomputed by the same kernel."""
+    with torch.no_grad():
+        _, indices = torch.ops.aten.max_pool2d_with_indices(x, [2, 2], [2, 2])
+    return torch.ops.aten.max_pool2d_with_indices_backward(grad, x, [2, 2], [2, 2], [0, 0], [1, 1], False, indices)
