@@ -486,13 +486,14 @@ def write_results(res: Dict[str, Any], path: Path, plot_name: str) -> None:
         "| worst ratio to the baseline at equal wall time | run time |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name, _, _ in TTO_VARIANTS:
+    for name, _, options in TTO_VARIANTS:
         r = t[name]
+        said = ", ".join(f"{k}={v}" for k, v in options.items()) or "default options"
         reached = "not reached" if r["reached_at_s"] is None else f"{r['reached_at_s']:.1f} s"
         ratio = "n/a" if r["ratio"] is None else f"**{r['ratio']:.2f}**"
         best = "not reached" if r["reached_best_at_s"] is None else f"{r['reached_best_at_s']:.1f} s"
         fp32_steps = "all" if r.get("fp32_steps") is None else str(r["fp32_steps"])
-        lines.append(f"| {name} ({r['precision']}) | {reached} | {ratio} | {best} | {r['returned_objective']:.5g} "
+        lines.append(f"| {name} ({r['precision']}; {said}) | {reached} | {ratio} | {best} | {r['returned_objective']:.5g} "
                      f"| {fp32_steps} | {r['worst_vs_baseline']:.3f} | {r['seconds_total']:.1f} s |")
     lines += ["", f"Load average before / after this section: {t['load_before']} / {t['load_after']}.", "",
               f"![objective vs seconds]({plot_name})", "", "## Peak memory", "",
@@ -621,7 +622,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     (raw_dir / "results.json").write_text(json.dumps(res, indent=1, default=str))
     write_results(res, out_dir / "RESULTS.md", plot_name)
     print(f"\nwrote {out_dir / 'RESULTS.md'} and {out_dir / plot_name} in {res['total_seconds'] / 60:.1f} min", flush=True)
-    for target, measured, met in targets:
+    for target, measured, met in res["targets"]:
         print(f"  {'MET ' if met else 'MISS'} {target}: {measured}")
     return 0
 
