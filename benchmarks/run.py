@@ -305,8 +305,10 @@ def _gb(n: Optional[float]) -> str:
     return "n/a" if n is None else f"{n / 1e9:.2f} GB"
 
 
-def plot(curves: Dict[str, List[Tuple[float, float]]], target: float, size: int, evals: int, path: Path) -> None:
-    """Objective (log scale) against wall-clock seconds for every contestant."""
+def plot(curves: Dict[str, List[Tuple[float, float]]], target: float, size: int, evals: int, path: Path,
+         best_seen: float = math.inf) -> None:
+    """Objective (log scale) against wall-clock seconds for every contestant; ``target`` is the baseline's final
+    objective, ``best_seen`` its best on the way (drawn too when the final one is an overshoot)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -325,7 +327,12 @@ def plot(curves: Dict[str, List[Tuple[float, float]]], target: float, size: int,
         best = [min(vs[: i + 1]) for i in range(len(vs))]
         ax.plot(ts, vs, color=color, alpha=0.25, linewidth=0.8)
         ax.plot(ts, best, color=color, linewidth=2, label=f"{label} (best so far)")
-    ax.axhline(target, color="black", linestyle="--", linewidth=1, label=f"baseline's objective after {evals} evaluations")
+    overshoot = target > 1.01 * best_seen
+    ax.axhline(target, color="black", linestyle="--", linewidth=1,
+               label=f"baseline's objective after {evals} evaluations" + (" (an overshoot)" if overshoot else ""))
+    if overshoot:
+        ax.axhline(best_seen, color="black", linestyle=":", linewidth=1.2,
+                   label=f"baseline's best objective on the way ({best_seen:.4g})")
     ax.set_yscale("log")
     finite = [v for c in curves.values() for _, v in c if math.isfinite(v)]
     if finite:
@@ -415,6 +422,13 @@ def rewrite(out_dir: Path) -> int:
         res["machine"]["bf16_flags"] = [f for f in stlib.engine.precision.FAST_BF16_FLAGS
                                         if f in stlib.engine.precision._cpuinfo_flags()]  # the same machine
     res["targets"] = targets_met(res, gpu, tto["size"], tto["evals"], mem_size)
+    curves_file = HERE / "out" / "curves.json"
+    if curves_file.exists():  # the plot again too, from the same run's curves
+        try:
+            plot(json.loads(curves_file.read_text()), tto["baseline_final"], tto["size"], tto["evals"],
+                 out_dir / "objective_vs_time.png", tto.get("baseline_best_seen", math.inf))
+        except ImportError:
+            print("matplotlib is missing: no plot", flush=True)
     write_results(res, out_dir / "RESULTS.md", "objective_vs_time.png")
     (HERE / "out" / "results.json").write_text(json.dumps(res, indent=1, default=str))
     for target, measured, met in res["targets"]:
@@ -589,7 +603,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     plot_name = "objective_vs_time.png"
     curves = tto.pop("curves")
     try:
-        plot(curves, tto["baseline_final"], tto_size, tto_evals, out_dir / plot_name)
+        plot(curves, tto["baseline_final"], tto_size, tto_evals, out_dir / plot_name, tto["baseline_best_seen"])
     except ImportError:
         print("matplotlib is missing: no plot", flush=True)
     (raw_dir / "curves.json").write_text(json.dumps(curves))
