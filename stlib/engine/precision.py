@@ -2,7 +2,8 @@
 
 Only the network runs in reduced precision; Gram matrices, losses and the image itself stay float32.
 ``fp32_gram`` computes float32 Gram matrices of bf16 (or channels-last) features without keeping a
-float32 copy of the features for the backward pass, which is most of the memory a style layer costs.
+float32 copy of the features for the backward pass, which is most of the memory a style layer costs;
+``gram_mse`` is the style layer's loss itself, which for bf16 on a CPU forms G - A in one bf16 product.
 """
 
 from __future__ import annotations
