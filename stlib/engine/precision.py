@@ -193,6 +193,18 @@ def _split_half_gram(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return high.float().add_(low)  # the bf16 ``low`` is widened inside the add: no second copy
 
 
+def _half_gram_grad(features: torch.Tensor, sym: torch.Tensor, channels_last: bool,
+                    rows: torch.Tensor) -> torch.Tensor:
+    """``sym @ F`` as a gradient shaped like half-precision ``features`` (B, C, H, W), from ``sym`` (B, C, C) =
+    d loss / d G + its transpose, over n; ``rows`` is ``_rows(features, channels_last)``. One bf16 product."""
+    low = sym.to(features.dtype)
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        if channels_last:
+            b, c, h, w = features.shape
+            return torch.bmm(rows, low).view(b, h, w, c).permute(0, 3, 1, 2)
+        return torch.bmm(low, rows).view(features.shape)
+
+
 class _Fp32Gram(torch.autograd.Function):
     """G = F F^T / n in float32; saves only F itself (which the network keeps anyway), not a float32 copy.
 
@@ -252,12 +264,7 @@ class _Fp32Gram(torch.autograd.Function):
             # The gradient of bf16 features is bf16 whatever we do; computing it from bf16 operands (fp32
             # accumulation inside the matmul) is the approximation the rest of the network's backward makes,
             # and 5-10x faster on a CPU than converting the features back to float32.
-            low = sym.to(features.dtype)
-            with torch.autocast(device_type=features.device.type, enabled=False):
-                if channels_last:
-                    b, c, h, w = features.shape
-                    return torch.bmm(rows, low).view(b, h, w, c).permute(0, 3, 1, 2), None, None, None
-                return torch.bmm(low, rows).view(features.shape), None, None, None
+            return _half_gram_grad(features, sym, channels_last, rows), None, None, None
         grad = torch.empty_like(features)  # same dtype and memory layout as the features
         grad_rows = _rows(grad, channels_last)
         with torch.autocast(device_type=features.device.type, enabled=False):
@@ -304,14 +311,8 @@ class _GramMse(torch.autograd.Function):
             features = features.contiguous()
         # d mean(D^2) / dG = 2 D / numel(D); through G = F F^T / n: (W + W^T) F / n
         sym = torch.add(diff, diff.transpose(1, 2)).mul_(grad_loss * (2.0 / (diff.numel() * ctx.divisor)))
-        low = sym.to(features.dtype)
         channels_last, _, _ = _position_chunks(features, 1)
-        rows = _rows(features, channels_last)
-        with torch.autocast(device_type=features.device.type, enabled=False):
-            if channels_last:
-                b, c, h, w = features.shape
-                return torch.bmm(rows, low).view(b, h, w, c).permute(0, 3, 1, 2), None, None
-            return torch.bmm(low, rows).view(features.shape), None, None
+        return _half_gram_grad(features, sym, channels_last, _rows(features, channels_last)), None, None
 
 
 def gram_mse(features: torch.Tensor, target_gram: torch.Tensor, normalize: bool | str | None = True,
