@@ -63,13 +63,13 @@ def gram(variant: str) -> Iterator[None]:
     """Run the objective with the Gram of ``variant``: "before" (issue 17's before: the chunked float32 Gram,
     ``fp32_gram(..., two_products=False)``), "two products" (two bf16 products give a float32 G, then the mse)
     or "after" (stlib's default: G - A from one bf16 product, ``gram_mse``)."""
-    real_loss, real_gram = O.gram_mse, P.fp32_gram
+    real_loss, real_gram = O.fast_style_layer_loss, P.fp32_gram
     P.fp32_gram = functools.partial(real_gram, two_products=variant != "before")  # type: ignore[assignment]
-    O.gram_mse = functools.partial(real_loss, fused=variant == "after")  # type: ignore[assignment]
+    O.fast_style_layer_loss = functools.partial(real_loss, fused=variant == "after")  # type: ignore[assignment]
     try:
         yield
     finally:
-        O.gram_mse, P.fp32_gram = real_loss, real_gram
+        O.fast_style_layer_loss, P.fp32_gram = real_loss, real_gram
 
 
 def floor_step(model: stlib.VGG19Features, x: torch.Tensor, last: str) -> Callable[[], None]:
