@@ -152,7 +152,7 @@ def test_step_counts_are_honest_with_a_preview_stage(setup, monkeypatch):
     spy = StylizeSpy(worker_mod.stylize)
     monkeypatch.setattr(worker_mod, "stylize", spy)
     w, holder, rec = setup(steps=12)
-    monkeypatch.setattr(w, "preview_size", lambda s: 32)  # force a preview stage at 32 px
+    monkeypatch.setattr(w.pace, "preview_size", lambda s: 32)  # force a preview stage at 32 px
     w.run()
     assert w.wait(60) and w.error is None
     steps = spy.calls[0]["kwargs"]["steps"]

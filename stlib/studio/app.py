@@ -23,7 +23,8 @@ from .inputs import ImageStore, png_bytes, uploaded_files
 from .lossplot import LossPlot
 from .sharesplot import SharesPlot
 from .settings import StudioSettings, preset_settings
-from .worker import Listener, Worker, estimate_run, readable_error
+from .pace import estimate_run
+from .worker import Listener, Worker, readable_error
 
 
 class Studio(Listener):
@@ -116,7 +117,7 @@ class Studio(Listener):
         self.controls.pin_button.disabled = False
         if info is not None:
             self.controls.progress.max, self.controls.progress.value = info.steps, info.step
-            rate = self.worker.measured_step_seconds(max(image.shape[-2:]))
+            rate = self.worker.pace.step_seconds(max(image.shape[-2:]))
             self.on_status(f"Running (settings #{generation}): step {info.step}/{info.steps} at {max(image.shape[-2:])} "
                         f"px, loss {info.losses['total']:.3g}" + (f", {rate:.2f} s/step" if rate else ""))
 

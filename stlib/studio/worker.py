@@ -15,7 +15,6 @@ records it), so it runs headless.
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -34,19 +33,16 @@ from ..shares import LayerShares, loss_shares, per_layer_gradient_norms
 from ..transfer import stylize
 from ..units import format_seconds
 from .inputs import ImageStore
+from .pace import Pace, estimate_run
 from .settings import StudioSettings
 
 #: A run whose estimate exceeds this many seconds gets a warning in the status line before it starts.
 SLOW_RUN_S = 60.0
-#: After a change the first preview should come within about a second: a preview-stage step (targets + one
-#: step at the preview size) is planned to take at most this long.
-PREVIEW_STEP_BUDGET_S = 0.3
 #: Previews go to the listener at most this often (each becomes a PNG sent over the websocket).
 MIN_PREVIEW_INTERVAL_S = 0.1
 #: The per-layer gradient shares are measured on a copy of the image this many pixels on the long edge (one
 #: forward and one backward per style layer: ~0.1-0.3 s on a laptop CPU), at most every ``shares_every_s``.
 SHARES_SIZE = 128
-_ESTIMATE_LOCK = threading.Lock()
 STOPPED = "Stopped. The image so far is kept; press Run to start again."
 
 
@@ -97,18 +93,6 @@ def pooling_twin(model: VGG19Features, pooling: str) -> VGG19Features:
     return twin.eval()
 
 
-def estimate_run(s: StudioSettings, device: torch.device, precision: str) -> Any:
-    """``stlib.estimate`` for settings ``s`` (an ``Estimate``), or None if it cannot say: an estimate must
-    never stop a run."""
-    from ..engine.budget import estimate
-
-    try:
-        with _ESTIMATE_LOCK:  # one calibration at a time; the others then find it cached
-            return estimate(s.size, device=device, steps=s.steps, precision=precision, optimizer=s.optimizer)
-    except Exception:  # e.g. a calibration that fails on an unusual device
-        return None
-
-
 class Listener:
     """What the worker reports. The default does nothing; the app and tests override what they need."""
 
@@ -153,12 +137,12 @@ class Worker:
                  preview: str | None = "auto", plot_every_s: float = 1.0, shares_every_s: float = 2.0) -> None:
         if every < 1:
             raise ValueError("every must be >= 1 (the preview updates every `every` steps)")
-        if preview not in ("auto", None):
-            raise ValueError(f"preview must be 'auto' or None, not {preview!r}")
         self.model, self.settings, self.images = model, settings, images
         self.listener = listener or Listener()
         self.device = model.mean.device
-        self.precision, self.every, self.preview_mode = precision, int(every), preview
+        self.precision, self.every = precision, int(every)
+        #: Measured seconds per step by working size, and the preview stage after a change (``studio.pace``).
+        self.pace = Pace(self.device, precision, preview)
         self.plot_every_s = float(plot_every_s)
         self.shares_every_s = float(shares_every_s)
         self._shares_time = 0.0
@@ -169,7 +153,6 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._generation = 0
         self._models = {model.pooling: model}
-        self._step_seconds: dict[int, float] = {}  # measured seconds per step, by working size
         self._work_image: torch.Tensor | None = None  # what the optimiser works on (grey if colours kept)
         self._work_preserve = False
         self._preview_time = self._plot_time = 0.0
@@ -286,7 +269,7 @@ class Worker:
         previous = s
         while True:
             call = StylizeCall(generation, s, warm_from is not None, warm_from if warm_from is not None else s.init,
-                               self.preview_size(s), time.perf_counter())
+                               self.pace.preview_size(s), time.perf_counter())
             self.calls.append(call)
             for old in self.calls[:-3]:  # keep memory flat through a long demo: old records drop their images
                 old.last_image = None
@@ -324,13 +307,7 @@ class Worker:
         init: str | torch.Tensor = call.init
         if call.warm and s.preserve_color != self._work_preserve and self.image is not None:
             init = self.image  # switching colour mode: start from the picture as seen, not the grey working copy
-        steps: int | list[int] = s.steps
-        scales: list[float] | None = None
-        if call.preview_size is not None and s.steps > 2:
-            per_small = self.measured_step_seconds(call.preview_size) or PREVIEW_STEP_BUDGET_S
-            n_small = max(2, min(10, int(1.5 / per_small), s.steps // 2))
-            # the preview steps count towards the slider's total: 200 steps means 200 steps
-            steps, scales = [n_small, s.steps - n_small], [call.preview_size / s.size, 1.0]
+        steps, scales = self.pace.plan(s, call.preview_size)
         return self.stylize(s, init=init, steps=steps, scales=scales, callback=self._step_callback(call, content),
                             every=self.every, stop=self.stop_flag)
 
@@ -353,9 +330,7 @@ class Worker:
             now = time.perf_counter()
             h, w = info.image.shape[-2:]
             if last["time"] is not None and last["size"] == w:  # time per step, by working size
-                measured = (now - last["time"]) / self.every
-                old = self._step_seconds.get(max(h, w))
-                self._step_seconds[max(h, w)] = measured if old is None else 0.7 * old + 0.3 * measured
+                self.pace.record(max(h, w), (now - last["time"]) / self.every)
             last["time"], last["size"] = now, w
             work = shown = info.image
             if s.preserve_color:
@@ -423,34 +398,6 @@ class Worker:
         done = "Stalled (the optimiser could not lower the loss)" if stalled else "Done"
         self.listener.on_status(f"{done}: {result.steps} steps in {format_seconds(result.elapsed)} ({total} in all), final loss "
                              f"{result.history[-1]['total']:.3g}{why}.", "done")
-
-    # ------------------------------------------------------------------ speed
-    def measured_step_seconds(self, size: int) -> float | None:
-        """Seconds per step at ``size`` px on this machine, scaled by pixel count from the closest size measured
-        so far (None before the first run)."""
-        if not self._step_seconds:
-            return None
-        near = min(self._step_seconds, key=lambda s: abs(math.log(s / size)))
-        return self._step_seconds[near] * (size / near) ** 2
-
-    def preview_size(self, s: StudioSettings) -> int | None:
-        """Size for the first steps after a (re)start, so a preview comes quickly; None when full size is fast."""
-        if self.preview_mode is None:
-            return None
-        per_step = self.measured_step_seconds(s.size)
-        if per_step is None:  # nothing measured yet: ask the library's calibrated estimate
-            est = estimate_run(s, self.device, self.precision)
-            per_step = est.seconds_per_step if est is not None else None
-        if per_step is None:
-            side = None if self.device.type == "cuda" else s.size // 2
-        elif per_step <= PREVIEW_STEP_BUDGET_S:
-            side = None
-        else:  # step time grows with the pixel count
-            side = int(s.size * math.sqrt(PREVIEW_STEP_BUDGET_S / per_step)) // 16 * 16
-        if side is None:
-            return None
-        side = max(64, side)
-        return side if side <= 0.8 * s.size else None
 
 
 def readable_error(exc: BaseException) -> str:
