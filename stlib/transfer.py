@@ -151,9 +151,28 @@ def stylize(
     monitor = RunMonitor(run.total_steps, progress=progress, every=run.options.every, rtol=run.options.rtol,
                          callback=callback, stop=stop, t_start=t_start)
     setup_time = time.perf_counter() - t_start
+    measured: dict[str, Any] = {}  # what _run_scale measured: the style layer weights used, the shares
+    x, graph_used = _run_plan(model, run, images, monitor, masks, measured)
+    image = x.detach().float().clamp(0, 1)
+    if run.options.preserve_color == "luminance":
+        image = recombine_color(image, resize(images.content, tuple(image.shape[-2:])).to(image.device))
+    return StylizeResult(
+        image=image.cpu(), history=monitor.history, elapsed=time.perf_counter() - t_start, setup_time=setup_time,
+        steps=monitor.step, weights_source=model.weights_source, device=str(dev), precision=run.precision,
+        settings={**run.summary(model.pooling, graph_used), "regions": None if masks is None else masks.shape[1],
+                  "style_layers": measured.get("style_layers", run.style_layers)},
+        stopped=monitor.message, stop_reason=monitor.reason,
+        best_step=monitor.best_step, shares=measured.get("shares", {}),
+    )
+
+
+def _run_plan(model: VGG19Features, run: RunSettings, images: RunImages, monitor: RunMonitor,
+              masks: torch.Tensor | None, measured: dict[str, Any]) -> tuple[torch.Tensor, bool]:
+    """Every scale of ``run.plan``, coarsest first, each starting from the last one's result, until the plan
+    ends or the run stops. Returns (the image to return, whether any scale ran as a CUDA graph). Nothing is
+    lost: a non-finite loss returns the last finite image, Ctrl-C the best image so far."""
     x: torch.Tensor | None = None
     graph_used = False
-    measured: dict[str, Any] = {}  # what _run_scale measured: the style layer weights used, the shares
     try:
         for i, (side, n_steps) in enumerate(run.plan):
             x, graphed = _run_scale(model, run, images, side, n_steps, x, monitor, last=i == len(run.plan) - 1,
@@ -169,19 +188,8 @@ def stylize(
     finally:
         monitor.close()
     monitor.mark_best()
-
     assert x is not None
-    image = x.detach().float().clamp(0, 1)
-    if run.options.preserve_color == "luminance":
-        image = recombine_color(image, resize(images.content, tuple(image.shape[-2:])).to(image.device))
-    return StylizeResult(
-        image=image.cpu(), history=monitor.history, elapsed=time.perf_counter() - t_start, setup_time=setup_time,
-        steps=monitor.step, weights_source=model.weights_source, device=str(dev), precision=run.precision,
-        settings={**run.summary(model.pooling, graph_used), "regions": None if masks is None else masks.shape[1],
-                  "style_layers": measured.get("style_layers", run.style_layers)},
-        stopped=monitor.message, stop_reason=monitor.reason,
-        best_step=monitor.best_step, shares=measured.get("shares", {}),
-    )
+    return x, graph_used
 
 
 def _run_scale(model: VGG19Features, run: RunSettings, images: RunImages, side: int, n_steps: int,
