@@ -21,10 +21,10 @@ concatenated the same way; and ``distill=K``, a distilled warm start: ``stylize`
 default 40) paints K random training crops, the network is trained for ``dsec=T`` seconds (default 20) to
 reproduce them (L1 in pixels, Adam), and ``train_style`` then goes on from those weights with its own objective
 for the rest of the budget (painting and distilling count in ``--seconds``).
-``base`` is the defaults. Every variant trains for the same ``--seconds`` from seed 0 in one process (so shared-load
-noise hits them alike), then is scored on the held-out photos with the same float32 objective ``score`` uses and
-with ``stlib.measures.pattern_scale`` of what the network added to each photo (broad blobs: many pixels;
-``stylize``'s grain: a few).
+``base`` is the defaults. Every variant trains for the same ``--seconds`` from ``--seed`` (default 0) in one
+process (so shared-load noise hits them alike), then is scored on the held-out photos with the same float32
+objective ``score`` uses and with ``stlib.measures.pattern_scale`` of what the network added to each photo
+(broad blobs: many pixels; ``stylize``'s grain: a few). The JSON line also has the probe every 10 steps.
 Prints one JSON line per variant and writes the outputs as one grid, ``realtime_sweep_<tag>.png``, next to this file.
 Findings: ``benchmarks/REALTIME_TUNING.md``. No test asserts any of this.
 """
@@ -237,7 +237,9 @@ def main() -> int:
         for name, image in outputs.items():
             panels[f"{label}\n{name}: {held[name]:.3g}"] = image
         losses = [h["total"] for h in result.history]
-        print(json.dumps({"variant": label, "steps": len(losses), **extra, "best_step": result.settings["best_step"],
+        probes = [round(h["probe"]) for h in result.history if "probe" in h]
+        print(json.dumps({"variant": label, "steps": len(losses), **extra, "probes": probes,
+                          "best_step": result.settings["best_step"],
                           "start_probe": round(result.settings["start_probe"], 1),
                           "best_probe": round(result.settings["best_probe"], 1),
                           "held_out": {k: round(v, 1) for k, v in held.items()},
