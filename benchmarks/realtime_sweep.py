@@ -14,10 +14,17 @@ convolution starts from Gaussian weights of standard deviation S / sqrt(fan-in) 
 makes any added variance, i.e. texture, a second-order effect with no first-order gradient); ``linear=P``, the
 head ``photo + change`` with a straight-through clamp to [0, 1] (the forward pass clamps, the backward pass passes
 the gradient as if unclamped), plus, if P > 0, the gradient of a penalty P * sum(out-of-range excess^2).
-``base`` is the defaults. Every variant trains for the same ``--seconds`` from seed 0 in one process (so shared-load
-noise hits them alike), then is scored on the held-out photos with the same float32 objective ``score`` uses and
-with ``stlib.measures.pattern_scale`` of what the network added to each photo (broad blobs: many pixels;
-``stylize``'s grain: a few).
+Two more (issue 21, fourth sweep): ``skip=1``, a full-resolution path to the output - ``down1``'s features (C
+channels, full resolution) are concatenated to ``up2``'s output before the last convolution (U-Net style);
+``branch=K``, a small full-resolution branch (two 3x3 conv-norm-ReLU layers, K channels) on the photo,
+concatenated the same way; and ``distill=K``, a distilled warm start: ``stylize`` (``dsteps=S`` L-BFGS steps,
+default 40) paints K random training crops, the network is trained for ``dsec=T`` seconds (default 20) to
+reproduce them (L1 in pixels, Adam), and ``train_style`` then goes on from those weights with its own objective
+for the rest of the budget (painting and distilling count in ``--seconds``).
+``base`` is the defaults. Every variant trains for the same ``--seconds`` from ``--seed`` (default 0) in one
+process (so shared-load noise hits them alike), then is scored on the held-out photos with the same float32
+objective ``score`` uses and with ``stlib.measures.pattern_scale`` of what the network added to each photo
+(broad blobs: many pixels; ``stylize``'s grain: a few). The JSON line also has the probe every 10 steps.
 Prints one JSON line per variant and writes the outputs as one grid, ``realtime_sweep_<tag>.png``, next to this file.
 Findings: ``benchmarks/REALTIME_TUNING.md``. No test asserts any of this.
 """
@@ -38,7 +45,8 @@ import torch  # noqa: E402
 HERE = Path(__file__).resolve().parent
 FLOAT_KEYS = ("lr", "content_weight", "style_weight", "tv_weight")
 INT_KEYS = ("batch_size", "size")
-NET_KEYS = ("tanh", "noise", "outinit", "linear")
+NET_KEYS = ("tanh", "noise", "outinit", "linear", "skip", "branch")
+DISTILL_KEYS = ("distill", "dsteps", "dsec")
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
@@ -51,7 +59,7 @@ def parse_variant(text: str) -> tuple[dict[str, float], dict[str, object]]:
         key, _, value = part.partition("=")
         if key == "base":
             continue
-        if key in NET_KEYS:
+        if key in NET_KEYS or key in DISTILL_KEYS:
             changes[key] = float(value)
         elif key == "layers":
             changes[key] = dict(zip(STYLE_LAYERS, (float(v) for v in value.split(","))))
@@ -85,13 +93,18 @@ def network_changes(changes: dict[str, object]) -> Iterator[None]:
 
     cls = transform_net.TransformNet
     original = cls.__init__, cls.forward, style_training.preset_for
-    tanh, noise, outinit, linear = (changes.get(k) for k in NET_KEYS)
+    tanh, noise, outinit, linear, skip, branch = (changes.get(k) for k in NET_KEYS)
     layers = changes.get("layers")
 
     def init(self, config=None, **fields):
         original[0](self, config, **fields)
-        if noise:
-            self.out = transform_net.ConvLayer(self.config.channels + int(noise), 3, 9, relu=False)
+        if branch:
+            k = int(branch)
+            self.branch = torch.nn.Sequential(transform_net.ConvLayer(3, k, 3, norm=self.config.norm),
+                                              transform_net.ConvLayer(k, k, 3, norm=self.config.norm))
+        if noise or skip or branch:
+            extra = int(noise or 0) + (self.config.channels if skip else 0) + int(branch or 0)
+            self.out = transform_net.ConvLayer(self.config.channels + extra, 3, 9, relu=False)
             torch.nn.init.zeros_(self.out.conv.weight)
             torch.nn.init.zeros_(self.out.conv.bias)
         if outinit:
@@ -100,7 +113,13 @@ def network_changes(changes: dict[str, object]) -> Iterator[None]:
     def forward(self, photos: torch.Tensor) -> torch.Tensor:
         h, w = photos.shape[-2:]
         x = F.pad(photos, (0, -w % transform_net.DOWNSCALE, 0, -h % transform_net.DOWNSCALE), mode="reflect")
-        x = self.up2(self.up1(self.residuals(self.down3(self.down2(self.down1(x))))))
+        first = self.down1(x)
+        parts = [self.up2(self.up1(self.residuals(self.down3(self.down2(first)))))]
+        if skip:
+            parts.append(first)
+        if branch:
+            parts.append(self.branch(x))
+        x = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
         if noise:
             seeded = None if self.training else torch.Generator().manual_seed(0)
             extra = torch.randn((x.shape[0], int(noise), *x.shape[-2:]), generator=seeded).to(x)
@@ -115,9 +134,9 @@ def network_changes(changes: dict[str, object]) -> Iterator[None]:
             return (photos.float() + float(tanh) * torch.tanh(change)).clamp(0, 1)
         return torch.sigmoid(torch.logit(photos.float(), eps=transform_net.LOGIT_EPS) + change)
 
-    if noise or outinit:
+    if noise or outinit or skip or branch:
         cls.__init__ = init
-    if noise or tanh or linear is not None:
+    if noise or tanh or linear is not None or skip or branch:
         cls.forward = forward
     if layers:
         style_training.preset_for = lambda source: dataclasses.replace(original[2](source), style_layers=layers)
@@ -127,12 +146,52 @@ def network_changes(changes: dict[str, object]) -> Iterator[None]:
         cls.__init__, cls.forward, style_training.preset_for = original
 
 
+def distilled_net(vgg, style: str, size: int, crops: int, steps: int, seconds: float, seed: int = 0):
+    """A ``TransformNet`` (the defaults' CPU config, with any active ``network_changes``) trained for ``seconds``
+    to reproduce ``stylize``'s pictures of ``crops`` random training crops (``steps`` L-BFGS steps each, the
+    painting at ``size``): L1 in pixels, Adam lr 2e-3, batches of 4 with random left-right flips."""
+    import stlib
+    from stlib.images import load_image
+    from stlib.style_training import TRAIN_PHOTOS, _seeded_net, random_crops
+    from stlib.transform_net import SMALL
+
+    painting = load_image(style, size)
+    pool = [load_image(p, max_size=2 * size) for p in TRAIN_PHOTOS]
+    photos = random_crops(pool, crops, size, torch.Generator().manual_seed(seed + 20_000))
+    targets = torch.cat([stlib.stylize(photos[i:i + 1], painting, model=vgg, size=size, steps=steps,
+                                       progress=False).image for i in range(crops)])
+    net = _seeded_net(SMALL, seed)
+    optimiser = torch.optim.Adam(net.parameters(), lr=2e-3)
+    generator = torch.Generator().manual_seed(seed + 30_000)
+    start, step, loss = time_now(), 0, float("nan")
+    while time_now() - start < seconds:
+        pick = torch.randint(crops, (min(4, crops),), generator=generator)
+        x, y = photos[pick], targets[pick]
+        if torch.rand(1, generator=generator).item() < 0.5:
+            x, y = x.flip(-1), y.flip(-1)
+        optimiser.zero_grad(set_to_none=True)
+        error = (net(x) - y).abs().mean()
+        error.backward()
+        optimiser.step()
+        step, loss = step + 1, error.item()
+    net.distill_info = {"distill_steps": step, "distill_l1": round(loss, 4),
+                        "start_l1": round(float((photos - targets).abs().mean()), 4)}
+    return net, targets
+
+
+def time_now() -> float:
+    import time
+
+    return time.perf_counter()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("variants", nargs="+")
     parser.add_argument("--seconds", type=float, default=50.0, help="training time per variant")
     parser.add_argument("--style", default="swirls")
     parser.add_argument("--tag", default="sweep")
+    parser.add_argument("--seed", type=int, default=0, help="train_style's seed (network start, crops)")
     args = parser.parse_args()
     parsed = [(v, *parse_variant(v)) for v in args.variants]
 
@@ -149,17 +208,38 @@ def main() -> int:
     painting = load_image(args.style, 128)
     photos = {name: load_image(name, 128) for name in HELD_OUT_PHOTOS}
     panels = {}
+    from stlib import style_training
+
     for label, changes, settings in parsed:
         with network_changes(changes):
-            result = train_style(args.style, model=vgg, steps=100_000, time_limit=args.seconds, every=10,
-                                 progress=False, seed=0, **settings)
+            t0, extra = time_now(), {}
+            seeded = style_training._seeded_net
+            if changes.get("distill"):
+                net, targets = distilled_net(vgg, args.style, settings.get("size", 128), int(changes["distill"]),
+                                             int(changes.get("dsteps", 40)), float(changes.get("dsec", 20)), args.seed)
+                extra = {**net.distill_info, "distill_seconds": round(time_now() - t0, 1)}
+                panels[f"{label}\nstylize target (train crop)"] = targets[:1]
+                with torch.no_grad():
+                    net.eval()
+                    first = photos[HELD_OUT_PHOTOS[0]]
+                    start = net(first)
+                    panels[f"{label}\ndistilled only: {score(vgg, start, first, painting, terms):.3g}"] = start
+                    net.train()
+                style_training._seeded_net = lambda config, seed: net
+            try:
+                result = train_style(args.style, model=vgg, steps=100_000, time_limit=args.seconds - (time_now() - t0),
+                                     every=10, progress=False, seed=args.seed, **settings)
+            finally:
+                style_training._seeded_net = seeded
             outputs = {name: result.apply(photo) for name, photo in photos.items()}
         held = {name: score(vgg, outputs[name], photo, painting, terms) for name, photo in photos.items()}
         pattern = {name: measures.pattern_scale(outputs[name], photo) for name, photo in photos.items()}
         for name, image in outputs.items():
             panels[f"{label}\n{name}: {held[name]:.3g}"] = image
         losses = [h["total"] for h in result.history]
-        print(json.dumps({"variant": label, "steps": len(losses), "best_step": result.settings["best_step"],
+        probes = [round(h["probe"]) for h in result.history if "probe" in h]
+        print(json.dumps({"variant": label, "steps": len(losses), **extra, "probes": probes,
+                          "best_step": result.settings["best_step"],
                           "start_probe": round(result.settings["start_probe"], 1),
                           "best_probe": round(result.settings["best_probe"], 1),
                           "held_out": {k: round(v, 1) for k, v in held.items()},
