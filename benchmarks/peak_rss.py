@@ -43,7 +43,7 @@ def main() -> None:
     model = stlib.load_vgg19("random")
     after_model = peak_gb()
     if not args.no_estimate:
-        print(f"estimate: {stlib.estimate(args.size, steps=args.steps).message}")
+        print(f"estimate: {stlib.estimate(args.size, steps=args.steps, model=model).message}")
     after_estimate = peak_gb()
     result = stlib.stylize("astronaut", "swirls", size=args.size, steps=args.steps, model=model, progress=False,
                            rtol=0.0)

@@ -262,7 +262,7 @@ def child_main(spec: Dict[str, Any]) -> Dict[str, Any]:
     out["start_rss"] = start_rss
     if spec["impl"] == "stlib":  # the prediction this process would print before the run (calibration: ~2 s)
         est = stlib.estimate(spec["size"], device=device, steps=spec["steps"], precision=spec["precision"],
-                             scales=spec.get("scales"))
+                             scales=spec.get("scales"), model=bench.model)  # as the CLI and the studio call it
         out["estimate_bytes"], out["estimate_seconds_per_step"] = est.peak_bytes, est.seconds_per_step
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -146,9 +146,10 @@ def _load_model(weights: str, pooling: str, device: str):
 SLOW_RUN_SECONDS = 15 * 60
 
 
-def _check_estimate(dev: Any, precision: str, options: dict[str, Any], force: bool, shape: tuple[int, int]) -> None:
+def _check_estimate(dev: Any, precision: str, options: dict[str, Any], force: bool, shape: tuple[int, int],
+                    model: Any = None) -> None:
     """Print ``stlib.estimate``'s prediction for a content image of ``shape`` (H, W); refuse a run that would
-    not fit in memory (unless ``force``)."""
+    not fit in memory (unless ``force``). ``model``: the loaded network, which the estimate times."""
     from .engine.budget import estimate
     from .engine.settings import default_size
 
@@ -156,7 +157,8 @@ def _check_estimate(dev: Any, precision: str, options: dict[str, Any], force: bo
     steps = 300 if options.get("steps") is None else options["steps"]
     scale = size / max(shape)
     est = estimate((max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))), device=dev, steps=steps,
-                   precision=precision, scales=options.get("scales"), optimizer=options.get("optimizer") or "lbfgs")
+                   precision=precision, scales=options.get("scales"), optimizer=options.get("optimizer") or "lbfgs",
+                   model=model)
     _say(f"estimate: {est.message}")
     if not est.fits:
         smaller = size
@@ -197,7 +199,7 @@ def _run(content: Any, style: Any, out: Path, *, weights: str, pooling: str, dev
     size = options.get("size") or default_size(dev)
     content, style = _load_inputs(content, style, size)  # before the estimate: a bad file is reported first
     if check:
-        _check_estimate(dev, chosen, options, force, tuple(content.shape[-2:]))
+        _check_estimate(dev, chosen, options, force, tuple(content.shape[-2:]), model)
     interrupts.start_run()  # a Ctrl-C that library code swallowed still counts (raises here)
     try:
         result = stylize(content, style, model=model, precision=precision, progress=True, stop=interrupts, **options)

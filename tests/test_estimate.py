@@ -120,5 +120,25 @@ def test_calibration_on_this_machine_is_cached_and_sane():
     assert e.seconds > 0 and e.peak_bytes > cal.base_bytes and e.precision == "fp32"
 
 
+def test_calibration_times_the_runs_own_network_when_given(monkeypatch):
+    from stlib.engine import budget
+
+    def no_second_network(dev):
+        raise AssertionError("a network was made although the run's own was given")
+
+    monkeypatch.setattr(budget, "_timing_network", no_second_network)
+    monkeypatch.setattr(budget, "_CALIBRATIONS", {})
+    model = stlib.load_vgg19("random")
+    cal = calibrate("cpu", "fp32", sizes=(32, 40), repeats=1, model=model)
+    assert cal.seconds_per_pixel > 0 and cal.base_bytes > 0
+    assert model.layers[0].weight.requires_grad is False  # the network is left as the run needs it
+    # cached by device, precision and sizes: the next call (any model, or none) measures nothing again
+    assert calibrate("cpu", "fp32", sizes=(32, 40), repeats=1) is cal
+    e = estimate(40, device="cpu", steps=2, precision="fp32", model=model, available=PLENTY)
+    assert e.seconds > 0 and e.peak_bytes > 0
+    with pytest.raises(AssertionError, match="a network was made"):  # without a model, one is made (and checked)
+        calibrate("cpu", "fp32", sizes=(32, 48), repeats=1)
+
+
 def test_reexported():
     assert stlib.estimate is estimate and "Estimate" not in stlib.__all__

@@ -41,10 +41,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: 512 to 1024 px (1.26 -> 2.51 GB with glibc's mmap threshold fixed, ``engine.heap``), minus the L-BFGS
 #: vectors (benchmarks/README.md, "Peak memory"). On CUDA ``calibrate`` measures it.
 CPU_BYTES_PER_PIXEL = {"fp32": 1960.0, "bf16": 1200.0, "fp16": 1200.0}
-#: What a stylize run holds on a CPU beyond the calibration's resident memory and the per-pixel parts (free
-#: heap the allocator keeps): ~0-50 MB at 512 and 1024 px once ``engine.heap`` fixes the mmap threshold (it was
-#: ~0.3 GB before); modelled as CPU_BYTES_PER_PIXEL more bytes per pixel, capped at this value.
-CPU_RUN_OVERHEAD_BYTES = 50e6
+#: What a stylize run holds on a CPU beyond the calibration's resident memory and the per-pixel parts: the
+#: network's bf16 weight copies, the targets, kernels' code and scratch, free heap the allocator keeps. Measured
+#: with the run's own network timed by the calibration (``estimate(model=...)``, as the CLI and the studio call
+#: it): 85 MB more than the 50 MB that fitted when the calibration made a network of its own, whose freed memory
+#: the run then reused (benchmarks/README.md, "The estimate's own memory"). Modelled as CPU_BYTES_PER_PIXEL more
+#: bytes per pixel, capped at this value.
+CPU_RUN_OVERHEAD_BYTES = 135e6
 #: Image-sized float32 vectors an optimiser keeps (the image, its gradient, the best image so far, ...).
 LBFGS_VECTORS = 8
 ADAM_VECTORS = 6
@@ -144,9 +147,12 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-@functools.lru_cache(maxsize=None)
+#: ``calibrate``'s measurements, by (device, precision, sizes, repeats): each is measured once per process.
+_CALIBRATIONS: dict[tuple[str, str, tuple[int, int], int], Calibration] = {}
+
+
 def calibrate(device: str = "auto", precision: str = "auto", sizes: tuple[int, int] = (0, 0),
-              repeats: int = 3) -> Calibration:
+              repeats: int = 3, model: VGG19Features | None = None) -> Calibration:
     """Time a few tiny optimisation steps on this machine (once per process; the result is cached).
 
     Two image sizes give the fixed cost of a step and its cost per pixel (defaults: 128 and 256 px on a
@@ -154,19 +160,39 @@ def calibrate(device: str = "auto", precision: str = "auto", sizes: tuple[int, i
     to at most 20 % of the larger timing (a busy machine otherwise makes the difference of two timings
     meaningless). On CUDA the peak allocated
     memory per pixel is measured too; on a CPU it comes from ``CPU_BYTES_PER_PIXEL``.
+
+    ``model``: the network the run will use, timed as it is (already on ``device``). Without one, a VGG-19 of
+    random weights is made for the timing and freed after it: ~80 MB more at the calibration's peak, and on a
+    CPU ~0.07 GB that stays resident (benchmarks/README.md, "The estimate's own memory").
     """
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
-    small, large = sizes if sizes != (0, 0) else ((512, 1024) if dev.type == "cuda" else (128, 256))
-    fmt = memory_format(prec, dev)
-    # Timing needs a network, not trained weights: small random ones made in place (no default initialisation
-    # and its temporaries; finite values, so no slow denormal arithmetic).
+    key = (str(dev), prec, tuple(sizes), int(repeats))
+    if key not in _CALIBRATIONS:
+        shared = model is not None and model.mean.device == dev
+        _CALIBRATIONS[key] = _measure(dev, prec, sizes, repeats, model if shared else None)
+    return _CALIBRATIONS[key]
+
+
+def _timing_network(dev: torch.device) -> VGG19Features:
+    """A VGG-19 of small random weights made in place on ``dev`` (no default initialisation and its temporaries;
+    finite values, so no slow denormal arithmetic): timing needs a network, not trained weights."""
     model = VGG19Features(device="meta")
     model.layers.to_empty(device=dev)
     with torch.no_grad():
         for param in model.layers.parameters():
             param.normal_(0.0, 0.02)
-    model = model.to(dev).eval().requires_grad_(False).to(memory_format=fmt)
+    return model.to(dev).eval().requires_grad_(False)
+
+
+def _measure(dev: torch.device, prec: str, sizes: tuple[int, int], repeats: int,
+             model: VGG19Features | None) -> Calibration:
+    """``calibrate``'s measurement (uncached), on ``model`` or on a timing network made for it."""
+    small, large = sizes if sizes != (0, 0) else ((512, 1024) if dev.type == "cuda" else (128, 256))
+    fmt = memory_format(prec, dev)
+    # base: what the process holds with one network resident - the run's (``model``), or the timing network,
+    # standing in for the one the run will load
+    model = (model if model is not None else _timing_network(dev)).to(memory_format=fmt)
     base = _rss_bytes() if dev.type != "cuda" else torch.cuda.memory_allocated(dev)
     layers = {name: 1.0 for name in STYLE_LAYERS}
     content = {name: 1.0 for name in CONTENT_LAYERS}
@@ -195,7 +221,7 @@ def calibrate(device: str = "auto", precision: str = "auto", sizes: tuple[int, i
         timings.append(best)
         if dev.type == "cuda":
             peaks.append(torch.cuda.max_memory_allocated(dev) - base)
-    del model, targets, image
+    del model, targets, image  # (a shared model lives on with its owner)
     _return_freed_memory()  # the calibration's ~0.3 GB of freed blocks would otherwise stay resident
     px_small, px_large = small * small, large * large
     per_pixel = max((timings[1] - timings[0]) / (px_large - px_small), 0.8 * timings[1] / px_large)
@@ -219,13 +245,14 @@ def estimate(
     optimizer: str = "lbfgs",
     calibration: Calibration | None = None,
     available: int | None = None,
+    model: VGG19Features | None = None,
 ) -> Estimate:
     """Predict the wall time and peak memory of ``stylize(..., size=size, steps=steps, scales=scales)``.
 
     ``size`` is the long edge (a square image is assumed: the worst case) or ``(height, width)``.
     ``steps`` and ``scales`` mean what they mean for ``stylize``. ``calibration`` defaults to
-    ``calibrate(device, precision)`` (a second or two, once per process); ``available`` to the memory
-    this machine has free. ``.fits`` is False when the peak would not fit; ``.message`` says it in words.
+    ``calibrate(device, precision)`` (a second or two, once per process), timed on ``model`` when given (the
+    network the run will use: no second network in memory); ``available`` to the memory this machine has free. ``.fits`` is False when the peak would not fit; ``.message`` says it in words.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, not {optimizer!r}")
@@ -238,7 +265,7 @@ def estimate(
         raise ValueError(f"size must be a positive number of pixels, got {size}")
     if resolve_device(device).type == "cpu" and long_edge >= HEAP_FIX_MIN_SIZE:
         fix_mmap_threshold()  # as stylize will: the calibration leaves the run a heap without large holes
-    cal = calibration if calibration is not None else calibrate(str(device), precision)
+    cal = calibration if calibration is not None else calibrate(str(device), precision, model=model)
     plan = scale_plan(long_edge, scales, steps)
     aspect = height * width / (long_edge * long_edge)
     seconds = 0.0

@@ -161,7 +161,7 @@ class Studio(Listener):
 
     def _write_estimate(self, token: int) -> None:
         s = self.settings()
-        est = estimate_run(s, self.device, self.worker.precision)
+        est = estimate_run(s, self.device, self.worker.precision, self.model)
         if token != self._estimate_token:
             return  # the controls changed again meanwhile: a newer thread writes the label
         text = f"{s.steps} steps at {s.size} px" + (f": {est.message}" if est is not None else "")

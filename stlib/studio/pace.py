@@ -27,14 +27,16 @@ SMOOTHING = 0.3
 _ESTIMATE_LOCK = threading.Lock()
 
 
-def estimate_run(s: StudioSettings, device: torch.device, precision: str) -> Any:
+def estimate_run(s: StudioSettings, device: torch.device, precision: str, model: Any = None) -> Any:
     """``stlib.estimate`` for settings ``s`` (an ``Estimate``), or None if it cannot say: an estimate must
-    never stop a run."""
+    never stop a run. ``model``: the studio's network, timed by the first (calibrating) call instead of a second
+    network made for it."""
     from ..engine.budget import estimate
 
     try:
         with _ESTIMATE_LOCK:  # one calibration at a time; the others then find it cached
-            return estimate(s.size, device=device, steps=s.steps, precision=precision, optimizer=s.optimizer)
+            return estimate(s.size, device=device, steps=s.steps, precision=precision, optimizer=s.optimizer,
+                            model=model)
     except Exception:  # e.g. a calibration that fails on an unusual device
         return None
 
