@@ -154,6 +154,25 @@ def train_style(
     ``stop.is_set()`` is checked every step. Ctrl-C (``KeyboardInterrupt``) ends training and keeps the best
     weights so far; ``result.stopped`` says so.
     """
+    _check_arguments(size=size, batch_size=batch_size, steps=steps, every=every, time_limit=time_limit)
+    t_start = time.perf_counter()
+    run = _Training.prepare(style, model, weights, device, precision, size, lr, net_config, photos, seed,
+                            content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
+    settings = {
+        "style": style if isinstance(style, str) else "an image", "size": size, "batch_size": batch_size,
+        "lr": lr, "seed": seed, "photos": [p if isinstance(p, str) else "an image" for p in photos],
+        **run.summary(),
+    }
+    history, stopped = run.train(steps, batch_size, time_limit, every, progress, callback, stop, t_start)
+    elapsed = time.perf_counter() - t_start
+    settings.update({"steps": len(history), "best_step": run.best_step, "start_probe": run.start_probe,
+                     "best_probe": run.best_probe, "train_seconds": round(elapsed, 2)})
+    return TrainedStyle(net=run.net.cpu().to(memory_format=torch.contiguous_format), settings=settings,
+                        history=history, elapsed=elapsed, stopped=stopped)
+
+
+def _check_arguments(*, size: int, batch_size: int, steps: int, every: int, time_limit: float | None) -> None:
+    """A ValueError that names the argument, for counts that are not whole numbers in range."""
     for name, value in (("size", size), ("batch_size", batch_size), ("steps", steps), ("every", every)):
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "steps" else 1):
             raise ValueError(f"{name} must be a whole number >= {0 if name == 'steps' else 1}, not {value!r}")
@@ -161,92 +180,139 @@ def train_style(
         raise ValueError(f"size={size} is too small: VGG-19's style layers need crops of at least 32 pixels")
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be a positive number of seconds (or None), not {time_limit!r}")
-    t_start = time.perf_counter()
-    dev = resolve_device(device) if model is None else model.mean.device
-    if model is None:
-        model = load_vgg19(weights, device=dev)
-    chosen = resolve_precision(precision, dev)
-    layout = memory_format(chosen, dev)
-    model.to(memory_format=layout)
-    preset = preset_for(model.weights_source)
-    terms = with_weights(preset, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
-    config = net_config if net_config is not None else (JOHNSON if dev.type == "cuda" else SMALL)
-    painting = load_image(style, max_size=2 * size)
-    pool = [load_image(p, max_size=2 * size) for p in photos]  # crops of up to the whole photo, then resized
-    generator = torch.Generator().manual_seed(seed)
-    probe = random_crops(pool, PROBE_SIZE, size, torch.Generator().manual_seed(seed + 10_000)).to(dev)
-    net = _seeded_net(config, seed).to(dev).to(memory_format=layout)
-    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
-    with autocast(chosen, dev):
-        grams = style_targets(model, resize(painting, size).to(dev), terms)
 
-    def probe_value() -> float:
-        net.eval()
-        with torch.no_grad(), autocast(chosen, dev):
-            value = float(batch_objective(model, net(probe.contiguous(memory_format=layout)), probe, grams,
-                                          terms)["total"])
-        net.train()
+
+@dataclass
+class _Training:
+    """One training run: the frozen VGG-19 and its targets, the network and its optimiser, the photos' crops,
+    and the best weights so far (judged on fixed probe crops)."""
+
+    model: VGG19Features
+    net: TransformNet
+    optimiser: torch.optim.Optimizer
+    terms: Preset
+    preset: str
+    grams: dict[str, torch.Tensor]  # the painting's Gram matrices at the training size
+    pool: list[torch.Tensor]  # the training photos, crops are cut from
+    probe: torch.Tensor  # (PROBE_SIZE, 3, size, size) fixed crops on the device
+    generator: torch.Generator  # the training crops' randomness
+    size: int
+    device: torch.device
+    precision: str
+    layout: torch.memory_format
+    best_probe: float = math.inf
+    start_probe: float = math.inf
+    best_step: int = 0
+    best_state: dict[str, Any] | None = None
+
+    @classmethod
+    def prepare(cls, style: Any, model: VGG19Features | None, weights: str, device: str, precision: str, size: int,
+                lr: float, net_config: NetConfig | None, photos: Sequence[Any], seed: int,
+                **weight_overrides: float | None) -> _Training:
+        """Load what ``train_style`` needs and seed the network, the crops and the probe from ``seed``."""
+        dev = resolve_device(device) if model is None else model.mean.device
+        if model is None:
+            model = load_vgg19(weights, device=dev)
+        chosen = resolve_precision(precision, dev)
+        layout = memory_format(chosen, dev)
+        model.to(memory_format=layout)
+        preset = preset_for(model.weights_source)
+        terms = with_weights(preset, **weight_overrides)
+        config = net_config if net_config is not None else (JOHNSON if dev.type == "cuda" else SMALL)
+        painting = load_image(style, max_size=2 * size)
+        pool = [load_image(p, max_size=2 * size) for p in photos]  # crops of up to the whole photo, then resized
+        probe = random_crops(pool, PROBE_SIZE, size, torch.Generator().manual_seed(seed + 10_000)).to(dev)
+        net = _seeded_net(config, seed).to(dev).to(memory_format=layout)
+        with autocast(chosen, dev):
+            grams = style_targets(model, resize(painting, size).to(dev), terms)
+        return cls(model, net, torch.optim.Adam(net.parameters(), lr=lr), terms, preset.name, grams, pool, probe,
+                   torch.Generator().manual_seed(seed), size, dev, chosen, layout)
+
+    def summary(self) -> dict[str, Any]:
+        """The objective's settings, for ``TrainedStyle.settings``."""
+        t = self.terms
+        return {"content_weight": t.content_weight, "style_weight": t.style_weight, "tv_weight": t.tv_weight,
+                "content_layers": dict(t.content_layers), "style_layers": dict(t.style_layers), "preset": self.preset,
+                "vgg_weights": self.model.weights_source, "device": str(self.device), "precision": self.precision}
+
+    def probe_value(self) -> float:
+        """The objective of the network's outputs on the probe crops (evaluation mode, no gradient)."""
+        self.net.eval()
+        with torch.no_grad(), autocast(self.precision, self.device):
+            photos = self.probe.contiguous(memory_format=self.layout)
+            value = float(batch_objective(self.model, self.net(photos), photos, self.grams, self.terms)["total"])
+        self.net.train()
         return value
 
-    settings = {
-        "style": style if isinstance(style, str) else "an image", "size": size, "batch_size": batch_size,
-        "lr": lr, "seed": seed, "photos": [p if isinstance(p, str) else "an image" for p in photos],
-        "content_weight": terms.content_weight, "style_weight": terms.style_weight, "tv_weight": terms.tv_weight,
-        "content_layers": dict(terms.content_layers), "style_layers": dict(terms.style_layers), "preset": preset.name,
-        "vgg_weights": model.weights_source, "device": str(dev), "precision": chosen,
-    }
-    history: list[dict[str, Any]] = []
-    best_probe = start_probe = probe_value()
-    best_state = copy.deepcopy(net.state_dict())
-    best_step, stopped = 0, None
-    bar = tqdm(total=steps, disable=not progress, desc="train-style", unit="step", leave=True)
-    try:
-        for step in range(1, steps + 1):
-            if stop is not None and stop.is_set():
-                stopped = "interrupted"
-                break
-            photos_batch = random_crops(pool, batch_size, size, generator).to(dev)
-            photos_batch = photos_batch.contiguous(memory_format=layout)
-            optimiser.zero_grad(set_to_none=True)
-            with autocast(chosen, dev):
-                terms_now = batch_objective(model, net(photos_batch), photos_batch, grams, terms)
-            total = terms_now["total"]
-            if not math.isfinite(float(total.detach())):
-                stopped = f"the objective became {float(total.detach())} at step {step}; the best weights so far are kept"
-                break
-            total.backward()
-            optimiser.step()
-            record = {"step": step, "time": time.perf_counter() - t_start,
-                      **{k: float(terms_now[k].detach()) for k in ("total", "content", "style", "tv")}}
-            history.append(record)
-            bar.update(1)
-            bar.set_postfix(loss=f"{record['total']:.4g}", refresh=False)
-            last = step == steps or (time_limit is not None and record["time"] >= time_limit)
-            if step % every == 0 or last:
-                if time_limit is not None and step < steps:  # the bar's total (and ETA) from the time limit
-                    bar.total = min(steps, max(step + 1, int(time_limit * step / record["time"])))
-                    bar.refresh()
-                record["probe"] = probe_value()
-                if record["probe"] < best_probe:
-                    best_probe, best_state, best_step = record["probe"], copy.deepcopy(net.state_dict()), step
-                if callback is not None:
-                    info = TrainInfo(step, steps, record["time"], record["total"], record["probe"], best_probe, net)
-                    if callback(info) is False:
-                        stopped = "the callback asked to stop"
-                        break
-            if time_limit is not None and record["time"] >= time_limit:
-                stopped = f"time limit ({time_limit:g} s)" if step < steps else None
-                break
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-    finally:
-        bar.close()
-    net.load_state_dict(best_state)
-    net.eval()
-    for record in history:
-        record["best"] = record["step"] == best_step
-    elapsed = time.perf_counter() - t_start
-    settings.update({"steps": len(history), "best_step": best_step, "start_probe": start_probe, "best_probe": best_probe,
-                     "train_seconds": round(elapsed, 2)})
-    return TrainedStyle(net=net.cpu().to(memory_format=torch.contiguous_format), settings=settings,
-                        history=history, elapsed=elapsed, stopped=stopped)
+    def keep_if_best(self, step: int) -> float:
+        """Measure the probe; keep the weights when they are the best so far. Returns the probe's value."""
+        value = self.probe_value()
+        if value < self.best_probe:
+            self.best_probe, self.best_state, self.best_step = value, copy.deepcopy(self.net.state_dict()), step
+        return value
+
+    def step(self, batch_size: int) -> dict[str, float]:
+        """One Adam step on ``batch_size`` fresh crops; the batch's mean terms. A non-finite objective raises
+        ``FloatingPointError`` before the weights change."""
+        photos = random_crops(self.pool, batch_size, self.size, self.generator).to(self.device)
+        photos = photos.contiguous(memory_format=self.layout)
+        self.optimiser.zero_grad(set_to_none=True)
+        with autocast(self.precision, self.device):
+            terms = batch_objective(self.model, self.net(photos), photos, self.grams, self.terms)
+        total = float(terms["total"].detach())
+        if not math.isfinite(total):
+            raise FloatingPointError(total)
+        terms["total"].backward()
+        self.optimiser.step()
+        return {k: float(terms[k].detach()) for k in ("total", "content", "style", "tv")}
+
+    def train(self, steps: int, batch_size: int, time_limit: float | None, every: int, progress: bool,
+              callback: Callable[[TrainInfo], bool | None] | None, stop: Any,
+              t_start: float) -> tuple[list[dict[str, Any]], str | None]:
+        """``train_style``'s loop: up to ``steps`` steps (or ``time_limit`` seconds since ``t_start``), the probe
+        and ``callback`` every ``every`` steps and at the end. Leaves the best weights in ``self.net`` (evaluation
+        mode). Returns (the history, why it stopped early or None); Ctrl-C ends it like ``stop``."""
+        history: list[dict[str, Any]] = []
+        self.start_probe = self.best_probe = self.probe_value()  # the start is the first best (even a NaN one)
+        self.best_state, self.best_step = copy.deepcopy(self.net.state_dict()), 0
+        stopped = None
+        bar = tqdm(total=steps, disable=not progress, desc="train-style", unit="step", leave=True)
+        try:
+            for step in range(1, steps + 1):
+                if stop is not None and stop.is_set():
+                    stopped = "interrupted"
+                    break
+                try:
+                    values = self.step(batch_size)
+                except FloatingPointError as err:
+                    stopped = f"the objective became {err.args[0]} at step {step}; the best weights so far are kept"
+                    break
+                record: dict[str, Any] = {"step": step, "time": time.perf_counter() - t_start, **values}
+                history.append(record)
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['total']:.4g}", refresh=False)
+                out_of_time = time_limit is not None and record["time"] >= time_limit
+                if step % every == 0 or step == steps or out_of_time:
+                    if time_limit is not None and step < steps:  # the bar's total (and ETA) from the time limit
+                        bar.total = min(steps, max(step + 1, int(time_limit * step / record["time"])))
+                        bar.refresh()
+                    record["probe"] = self.keep_if_best(step)
+                    if callback is not None:
+                        info = TrainInfo(step, steps, record["time"], record["total"], record["probe"],
+                                         self.best_probe, self.net)
+                        if callback(info) is False:
+                            stopped = "the callback asked to stop"
+                            break
+                if out_of_time:
+                    stopped = f"time limit ({time_limit:g} s)" if step < steps else None
+                    break
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+        finally:
+            bar.close()
+        assert self.best_state is not None
+        self.net.load_state_dict(self.best_state)
+        self.net.eval()
+        for record in history:
+            record["best"] = record["step"] == self.best_step
+        return history, stopped

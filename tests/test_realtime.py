@@ -152,6 +152,14 @@ def test_stop_event_and_time_limit(vgg):
     assert limited.settings["steps"] == 1 and "time limit" in limited.stopped
 
 
+def test_a_non_finite_objective_stops_training_and_keeps_the_best_weights(vgg):
+    result = _train(vgg, steps=10, style_weight=float("nan"))
+    assert result.stopped.startswith("the objective became nan at step 1") and result.history == []
+    assert result.settings["best_step"] == 0  # the start: the untrained network, which returns the photo
+    photo = load_image("chelsea", max_size=48)
+    assert torch.allclose(apply_net(result.net, photo), photo, atol=2e-3)
+
+
 def test_training_refuses_bad_settings(vgg):
     with pytest.raises(ValueError, match="size=16 is too small"):
         _train(vgg, size=16)
