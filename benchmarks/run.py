@@ -193,6 +193,8 @@ TTO_VARIANTS: List[Tuple[str, str, Dict[str, Any]]] = [
     ("stlib auto, bf16 only", "auto", {"fp32_finish": False}),
     ("stlib fp32", "fp32", {}),
 ]
+#: The variant run with stylize's default options (fp32_finish=False): the one the Targets table judges.
+DEFAULT_VARIANT = "stlib auto, bf16 only"
 
 
 def best_so_far_at(curve: Sequence[Tuple[float, float]], t: float) -> float:
@@ -368,7 +370,7 @@ def targets_met(res: Dict[str, Any], gpu: bool, tto_size: int, tto_evals: int,
     if speed_size in pi:
         sp = pi[speed_size]["baseline"] / pi[speed_size]["stlib auto"]
         targets.append((f">= 3x the baseline per iteration at {speed_size} px", f"{sp:.2f}x", sp >= 3))
-    auto = tto["stlib auto"]
+    auto = tto.get(DEFAULT_VARIANT, tto["stlib auto"])  # results written before the default changed: "stlib auto"
     if gpu:
         ok = auto["reached_at_s"] is not None and auto["reached_at_s"] <= 0.5
         targets.append((f"baseline's {tto_evals}-evaluation objective at {tto_size} px in <= 0.5 s",
@@ -528,7 +530,8 @@ def write_results(res: Dict[str, Any], path: Path, plot_name: str) -> None:
                      f"| {m.get('seconds_per_step', float('nan')):.2f} | {_gb(est) if est else ''} |")
     if res.get("largest_fit"):
         lines += ["", f"Largest size that ran: {res['largest_fit']} px."]
-    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    lines += ["", "## Targets", "", f"The time-to-objective rows judge stylize's default options (\"{DEFAULT_VARIANT}\" "
+              "above); the per-iteration row, precision auto.", "", "| target | measured | met |", "|---|---|---|"]
     for target, measured, met in res["targets"]:
         lines.append(f"| {target} | {measured} | {'yes' if met else '**no**'} |")
     lines.append("")
