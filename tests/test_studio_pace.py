@@ -53,9 +53,10 @@ def test_before_any_measurement_the_estimate_decides(monkeypatch):
     class Est:
         seconds_per_step = 16 * P.PREVIEW_STEP_BUDGET_S
 
-    monkeypatch.setattr(P, "estimate_run", lambda s, device, precision: Est())
+    monkeypatch.setattr(P, "estimate_run", lambda s, device, precision, model=None: Est())
     assert P.Pace(CPU, "fp32").preview_size(settings(512)) == 128  # a quarter of the side: 1/16 of the pixels
-    monkeypatch.setattr(P, "estimate_run", lambda s, device, precision: None)  # no estimate: half size on a CPU
+    # no estimate: half size on a CPU
+    monkeypatch.setattr(P, "estimate_run", lambda s, device, precision, model=None: None)
     assert P.Pace(CPU, "fp32").preview_size(settings(512)) == 256
 
 

@@ -252,7 +252,8 @@ def estimate(
     ``size`` is the long edge (a square image is assumed: the worst case) or ``(height, width)``.
     ``steps`` and ``scales`` mean what they mean for ``stylize``. ``calibration`` defaults to
     ``calibrate(device, precision)`` (a second or two, once per process), timed on ``model`` when given (the
-    network the run will use: no second network in memory); ``available`` to the memory this machine has free. ``.fits`` is False when the peak would not fit; ``.message`` says it in words.
+    network the run will use: no second network in memory); ``available`` to the memory this machine has free.
+    ``.fits`` is False when the peak would not fit; ``.message`` says it in words.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, not {optimizer!r}")

@@ -44,13 +44,14 @@ def estimate_run(s: StudioSettings, device: torch.device, precision: str, model:
 class Pace:
     """Measured seconds per step by working size, and the preview plan they imply.
 
-    ``mode``: "auto" (a preview stage when full-size steps are slow) or None (never one).
+    ``mode``: "auto" (a preview stage when full-size steps are slow) or None (never one). ``model``: the studio's
+    network, which the estimate times before anything is measured (None: the estimate makes a network of its own).
     """
 
-    def __init__(self, device: torch.device, precision: str, mode: str | None = "auto") -> None:
+    def __init__(self, device: torch.device, precision: str, mode: str | None = "auto", model: Any = None) -> None:
         if mode not in ("auto", None):
             raise ValueError(f"preview must be 'auto' or None, not {mode!r}")
-        self.device, self.precision, self.mode = device, precision, mode
+        self.device, self.precision, self.mode, self.model = device, precision, mode, model
         self._seconds: dict[int, float] = {}  # smoothed seconds per step, by long edge
 
     def record(self, size: int, seconds: float) -> None:
@@ -72,7 +73,7 @@ class Pace:
             return None
         per_step = self.step_seconds(s.size)
         if per_step is None:  # nothing measured yet: ask the library's calibrated estimate
-            est = estimate_run(s, self.device, self.precision)
+            est = estimate_run(s, self.device, self.precision, self.model)
             per_step = est.seconds_per_step if est is not None else None
         if per_step is None:
             side = None if self.device.type == "cuda" else s.size // 2

@@ -142,7 +142,7 @@ class Worker:
         self.device = model.mean.device
         self.precision, self.every = precision, int(every)
         #: Measured seconds per step by working size, and the preview stage after a change (``studio.pace``).
-        self.pace = Pace(self.device, precision, preview)
+        self.pace = Pace(self.device, precision, preview, model)
         self.plot_every_s = float(plot_every_s)
         self.shares_every_s = float(shares_every_s)
         self._shares_time = 0.0
@@ -244,7 +244,7 @@ class Worker:
 
     # ------------------------------------------------------------------ the run
     def _announce(self, s: StudioSettings) -> None:
-        est = estimate_run(s, self.device, self.precision)
+        est = estimate_run(s, self.device, self.precision, self.model)
         if est is None:
             self.listener.on_status(f"Starting: {s.steps} steps at {s.size} px.")
         elif not est.fits:
