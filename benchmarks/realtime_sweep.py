@@ -17,7 +17,9 @@ the gradient as if unclamped), plus, if P > 0, the gradient of a penalty P * sum
 Two more (issue 21, fourth sweep): ``skip=1``, a full-resolution path to the output - ``down1``'s features (C
 channels, full resolution) are concatenated to ``up2``'s output before the last convolution (U-Net style);
 ``branch=K``, a small full-resolution branch (two 3x3 conv-norm-ReLU layers, K channels) on the photo,
-concatenated the same way; and ``distill=K``, a distilled warm start: ``stylize`` (``dsteps=S`` L-BFGS steps,
+concatenated the same way; ``colour=S``, a per-pixel colour path: a 1x1 convolution of the photo (3 -> 3 channels,
+starting at zero, its output times S) added to the change, so one colour transform can serve the whole picture;
+and ``distill=K``, a distilled warm start: ``stylize`` (``dsteps=S`` L-BFGS steps,
 default 40) paints K random training crops, the network is trained for ``dsec=T`` seconds (default 20) to
 reproduce them (L1 in pixels, Adam), and ``train_style`` then goes on from those weights with its own objective
 for the rest of the budget (painting and distilling count in ``--seconds``).
@@ -45,7 +47,7 @@ import torch  # noqa: E402
 HERE = Path(__file__).resolve().parent
 FLOAT_KEYS = ("lr", "content_weight", "style_weight", "tv_weight")
 INT_KEYS = ("batch_size", "size")
-NET_KEYS = ("tanh", "noise", "outinit", "linear", "skip", "branch")
+NET_KEYS = ("tanh", "noise", "outinit", "linear", "skip", "branch", "colour")
 DISTILL_KEYS = ("distill", "dsteps", "dsec")
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -93,7 +95,7 @@ def network_changes(changes: dict[str, object]) -> Iterator[None]:
 
     cls = transform_net.TransformNet
     original = cls.__init__, cls.forward, style_training.preset_for
-    tanh, noise, outinit, linear, skip, branch = (changes.get(k) for k in NET_KEYS)
+    tanh, noise, outinit, linear, skip, branch, colour = (changes.get(k) for k in NET_KEYS)
     layers = changes.get("layers")
 
     def init(self, config=None, **fields):
@@ -109,6 +111,10 @@ def network_changes(changes: dict[str, object]) -> Iterator[None]:
             torch.nn.init.zeros_(self.out.conv.bias)
         if outinit:
             torch.nn.init.normal_(self.out.conv.weight, std=float(outinit) / self.out.conv.weight[0].numel() ** 0.5)
+        if colour:
+            self.colour = torch.nn.Conv2d(3, 3, 1)
+            torch.nn.init.zeros_(self.colour.weight)
+            torch.nn.init.zeros_(self.colour.bias)
 
     def forward(self, photos: torch.Tensor) -> torch.Tensor:
         h, w = photos.shape[-2:]
@@ -125,6 +131,8 @@ def network_changes(changes: dict[str, object]) -> Iterator[None]:
             extra = torch.randn((x.shape[0], int(noise), *x.shape[-2:]), generator=seeded).to(x)
             x = torch.cat([x, extra], 1)
         change = self.out(x).float()[..., :h, :w]
+        if colour:  # one colour transform for every pixel, learned (scaled by ``colour``) beside the conv path
+            change = change + float(colour) * self.colour(photos.float())
         if linear is not None:
             raw = photos.float() + change
             if float(linear) and raw.requires_grad:  # out-of-range penalty P * sum(excess^2), as a gradient only
@@ -134,9 +142,9 @@ def network_changes(changes: dict[str, object]) -> Iterator[None]:
             return (photos.float() + float(tanh) * torch.tanh(change)).clamp(0, 1)
         return torch.sigmoid(torch.logit(photos.float(), eps=transform_net.LOGIT_EPS) + change)
 
-    if noise or outinit or skip or branch:
+    if noise or outinit or skip or branch or colour:
         cls.__init__ = init
-    if noise or tanh or linear is not None or skip or branch:
+    if noise or tanh or linear is not None or skip or branch or colour:
         cls.forward = forward
     if layers:
         style_training.preset_for = lambda source: dataclasses.replace(original[2](source), style_layers=layers)
