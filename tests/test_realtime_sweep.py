@@ -63,3 +63,19 @@ def test_the_tanh_head_bounds_the_change(sweep):
             out = TransformNet(channels=4, residual_blocks=1)(photo)
     assert float((out - photo).abs().max()) <= 0.25 + 1e-6
     assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+
+
+def test_the_colour_path_maps_every_pixel_alike_and_is_undone_after(sweep):
+    """``colour=S``: a 1x1 convolution of the photo, times S, added to the logit change; zero at the start."""
+    photo = _photo()
+    with sweep.network_changes({"colour": 2.0}):
+        net = TransformNet(channels=4, residual_blocks=1)
+        assert sweep.parse_variant("colour=2")[0] == {"colour": 2.0}
+        with torch.no_grad():
+            assert torch.allclose(net(photo), photo, atol=1e-6)  # zero-started: still the photo
+            net.colour.bias.copy_(torch.tensor([0.5, 0.0, -0.5]))
+            out = net(photo)
+    logit = torch.logit(photo, eps=1e-3)
+    expected = torch.sigmoid(logit + 2.0 * torch.tensor([0.5, 0.0, -0.5]).view(1, 3, 1, 1))  # by hand
+    assert torch.allclose(out, expected, atol=1e-5)
+    assert not hasattr(TransformNet(channels=4, residual_blocks=1), "colour")
