@@ -23,7 +23,6 @@ from .inputs import ImageStore, png_bytes, uploaded_files
 from .lossplot import LossPlot
 from .sharesplot import SharesPlot
 from .settings import StudioSettings, preset_settings
-from .pace import estimate_run
 from .worker import Listener, Worker, readable_error
 
 
@@ -161,7 +160,7 @@ class Studio(Listener):
 
     def _write_estimate(self, token: int) -> None:
         s = self.settings()
-        est = estimate_run(s, self.device, self.worker.precision, self.model)
+        est = self.worker.pace.estimate(s)
         if token != self._estimate_token:
             return  # the controls changed again meanwhile: a newer thread writes the label
         text = f"{s.steps} steps at {s.size} px" + (f": {est.message}" if est is not None else "")

@@ -54,6 +54,11 @@ class Pace:
         self.device, self.precision, self.mode, self.model = device, precision, mode, model
         self._seconds: dict[int, float] = {}  # smoothed seconds per step, by long edge
 
+    def estimate(self, s: StudioSettings) -> Any:
+        """``estimate_run`` for settings ``s`` on this studio's device, precision and network (None if it cannot
+        say): the one place the studio asks ``stlib.estimate``, so every caller times the same network."""
+        return estimate_run(s, self.device, self.precision, self.model)
+
     def record(self, size: int, seconds: float) -> None:
         """A step at long edge ``size`` took ``seconds`` (smoothed with the earlier measurements at that size)."""
         old = self._seconds.get(size)
@@ -73,7 +78,7 @@ class Pace:
             return None
         per_step = self.step_seconds(s.size)
         if per_step is None:  # nothing measured yet: ask the library's calibrated estimate
-            est = estimate_run(s, self.device, self.precision, self.model)
+            est = self.estimate(s)
             per_step = est.seconds_per_step if est is not None else None
         if per_step is None:
             side = None if self.device.type == "cuda" else s.size // 2

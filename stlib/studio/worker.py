@@ -33,7 +33,7 @@ from ..shares import LayerShares, loss_shares, per_layer_gradient_norms
 from ..transfer import stylize
 from ..units import format_seconds
 from .inputs import ImageStore
-from .pace import Pace, estimate_run
+from .pace import Pace
 from .settings import StudioSettings
 
 #: A run whose estimate exceeds this many seconds gets a warning in the status line before it starts.
@@ -244,7 +244,7 @@ class Worker:
 
     # ------------------------------------------------------------------ the run
     def _announce(self, s: StudioSettings) -> None:
-        est = estimate_run(s, self.device, self.precision, self.model)
+        est = self.pace.estimate(s)
         if est is None:
             self.listener.on_status(f"Starting: {s.steps} steps at {s.size} px.")
         elif not est.fits:
