@@ -137,10 +137,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-RACES = [  # (label, which tree, stylize options): each version's default run, and the opt-in float32 finish
+RACES = [  # (label, which tree, stylize options): each version's default run, then two opt-in levers of today's
     ("before (default options)", "before", {}),
     ("after (default options)", "after", {}),
     ("after, fp32_finish=True", "after", {"fp32_finish": True}),
+    ("after, init=\"palette\"", "after", {"init": "palette"}),
 ]
 
 
@@ -202,7 +203,8 @@ def _plot(res: Dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     colours = {"baseline": "tab:gray", "before (default options)": "tab:purple",
-               "after (default options)": "tab:red", "after, fp32_finish=True": "tab:orange"}
+               "after (default options)": "tab:red", "after, fp32_finish=True": "tab:orange",
+               'after, init="palette"': "tab:green"}
     fig, ax = plt.subplots(figsize=(8.2, 4.6))
     for name, curve in res["curves"].items():
         best, xs, ys = float("inf"), [], []

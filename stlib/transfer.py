@@ -96,7 +96,8 @@ def stylize(
     (``stlib.engine.monitor.plateau_reason``), or when the safeguarded L-BFGS found no acceptable step even after
     restarting. Its acceptance test allows for the rounding noise of bf16/fp16 evaluations (``EVAL_NOISE``). ``result.best_step``
     is the step whose image is returned (the best loss of the last scale), marked ``best`` in the history.
-    ``init``: "content", "noise" (seeded), "style", or an image tensor (warm start).
+    ``init``: "content", "palette" (the photo recoloured to the first painting's RGB mean and covariance: often
+    fewer steps to the same result), "noise" (seeded), "style", or an image tensor (warm start).
     ``size``: long edge in pixels (default 512 on a GPU, 256 otherwise). ``scales``: coarse-to-fine, as
     a number of octaves (``scales=3`` runs size/4, size/2, size) or increasing fractions of ``size``, with
     ``steps`` per scale (an int, or one count per scale); or "auto" (``scale_plan``): above 384 px, octaves

@@ -87,6 +87,34 @@ def test_initial_image_and_upsampling(tiny_pair):
     assert upsampled(torch.rand(1, 3, 24, 32), content).shape == content.shape
 
 
+def test_palette_start_is_the_photo_in_the_paintings_colours(tiny_pair):
+    """init="palette": the painting's RGB mean and covariance (by hand: torch.cov), and one affine map of every
+    pixel of the photo (a least-squares fit leaves nothing over), so no edge of the photo is lost."""
+    content, style = tiny_pair
+    # Spreads for which the recolouring needs no clamp, and a photo whose colours are not nearly collinear (match_color
+    # adds 1e-5 to each covariance's diagonal, which would show next to a tiny eigenvalue).
+    noise = torch.rand(content.shape, generator=torch.Generator().manual_seed(1))
+    photo, painting = 0.3 + 0.2 * content + 0.2 * noise, 0.35 + 0.3 * style
+    start = initial_image("palette", photo, painting, 0)
+    assert start.shape == photo.shape and 0 < start.min() and start.max() < 1
+    got, want = start[0].reshape(3, -1).double(), painting[0].reshape(3, -1).double()
+    torch.testing.assert_close(got.mean(dim=1), want.mean(dim=1), rtol=0, atol=1e-6)
+    torch.testing.assert_close(torch.cov(got), torch.cov(want), rtol=0, atol=1e-5)
+    design = torch.cat([photo[0].reshape(3, -1).double(), torch.ones(1, got.shape[1], dtype=torch.float64)])
+    fit = torch.linalg.lstsq(design.T, got.T).solution
+    assert (design.T @ fit - got.T).abs().max() < 1e-5
+    assert (start - photo).abs().max() > 0.05  # it did change the colours
+
+
+def test_stylize_starts_from_the_palette_start(vgg, tiny_pair):
+    content, style = tiny_pair
+    start = stlib.stylize(content, style, init="palette", steps=0, size=64, model=vgg, progress=False).image
+    assert (start - content).abs().max() > 0.1
+    torch.testing.assert_close(start.mean(dim=(0, 2, 3)), style.mean(dim=(0, 2, 3)), rtol=0, atol=0.02)
+    with pytest.raises(ValueError, match="'content', 'palette', 'noise', 'style'"):
+        stlib.stylize(content, style, init="pallete", steps=0, size=64, model=vgg, progress=False)
+
+
 # ---------------------------------------------------------------------------------------- objective
 @pytest.mark.parametrize("dtype, channels_last", [(torch.float32, False), (torch.float32, True), (torch.bfloat16, True)])
 @pytest.mark.parametrize("normalize", [True, "hw", False])

@@ -221,7 +221,7 @@ def test_sweep_plans():
     assert ratio[0][0] == f"style/content {format_number(ratio[0][1].style_weight)}"
     tv = sweeps.sweep_plan("tv", s, 4, {"style_weight": 1.0, "style": 2.0, "tv": 0.5, "content": 1.0})
     assert tv[0][1].tv_weight == 0 and tv[-1][1].tv_weight == pytest.approx(1e5 * 2.0 / 0.5 * 10 ** sweeps.TV_SPAN[1])
-    assert [c.init for _, c in sweeps.sweep_plan("init", s)] == ["content", "noise", "style"]
+    assert [c.init for _, c in sweeps.sweep_plan("init", s)] == ["content", "palette", "noise", "style"]
     assert [c.pooling for _, c in sweeps.sweep_plan("pooling", s)] == ["max", "avg"]
     assert [c.optimizer for _, c in sweeps.sweep_plan("optimizer", s)] == ["lbfgs", "adam"]
     weights = {n: float(i + 1) for i, n in enumerate(stlib.STYLE_LAYERS)}

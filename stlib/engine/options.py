@@ -38,7 +38,7 @@ from .precision import PRECISIONS
 
 LayerSpec = Union[Mapping[str, float], Sequence[str], str, None]  # Union: an alias is evaluated (Python 3.9)
 PRESERVE_COLOR = (None, "luminance", "histogram")
-INITS = ("content", "noise", "style")
+INITS = ("content", "palette", "noise", "style")
 #: The smallest long edge ``size`` may ask for (VGG-19 halves an image five times; load_image's minimum).
 MIN_SIZE = 32
 
@@ -109,7 +109,7 @@ def _lr(name: str, value: Any) -> None:
 
 def _init(name: str, value: Any) -> None:
     if not isinstance(value, torch.Tensor) and value not in INITS:
-        raise ValueError(f"{name} must be 'content', 'noise', 'style' or an image tensor, not {value!r}")
+        raise ValueError(f"{name} must be 'content', 'palette', 'noise', 'style' or an image tensor, not {value!r}")
 
 
 def _scales(name: str, value: Any) -> None:
@@ -193,8 +193,9 @@ class RunOptions:
     optimizer: str = option("lbfgs", "lbfgs (safeguarded, default), lbfgs-plain (as torch's tutorial) or adam",
                             _choice(OPTIMIZERS), flag=str, choices=OPTIMIZERS)
     lr: float | None = option(None, "step size (default: 1 for L-BFGS, 0.02 for Adam)", _lr)
-    init: str | torch.Tensor = option("content", "starting image: content, noise, style or a tensor "
-                                                 "(default: content)", _init, flag=str, choices=INITS)
+    init: str | torch.Tensor = option(
+        "content", "starting image: content, palette (the photo in the painting's colours), noise, style or a "
+        "tensor (default: content)", _init, flag=str, choices=INITS)
     size: int | None = option(None, "long edge in pixels (default: 512 on a GPU, 256 on a CPU)",
                               _whole(MIN_SIZE, none_ok=True, what=" (pixels of the long edge)"), flag=int)
     precision: str = option("auto", "network precision: auto, fp32, bf16 or fp16 (default: auto)",
