@@ -11,7 +11,7 @@ from ..presets import Preset
 from ..units import format_number
 
 #: "start from" choices: (label, value). "current" continues from the picture on screen (a warm start).
-INIT_CHOICES = (("content photo", "content"), ("photo, painting's colours", "palette"), ("noise", "noise"),
+INIT_CHOICES = (("content photo", "content"), ("recoloured photo", "palette"), ("noise", "noise"),
                 ("style image", "style"), ("current image", "current"))
 OPTIMIZER_CHOICES = (("L-BFGS", "lbfgs"), ("Adam", "adam"))
 POOLING_CHOICES = (("max", "max"), ("average", "avg"))
