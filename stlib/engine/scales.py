@@ -75,9 +75,9 @@ def scale_plan(size: int, scales: ScaleSpec, steps: StepSpec) -> list[tuple[int,
 
 
 def initial_image(init: str | torch.Tensor, content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
-    """The first scale's starting image, the size of ``content`` (1, 3, H, W) and on its device: the photo,
-    the photo in the (first) painting's colours (``"palette"``: its RGB mean and covariance, ``stlib.color.match_color``),
-    seeded uniform noise, the painting resized, or a given image (a warm start).
+    """The first scale's starting image, the size of ``content`` (1, 3, H, W) and on its device: the photo, the
+    photo in the (first) painting's colours (``"palette"``: its RGB mean and covariance, by
+    ``stlib.color.match_color``), seeded uniform noise, the painting resized, or a given image (a warm start).
 
     ``"palette"`` starts where the cheapest part of the style, its colour statistics, is already matched and the
     photo's every edge is kept: at 256 px (offline weights) L-BFGS reached the same objective in 20-50 % fewer
