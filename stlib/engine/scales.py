@@ -80,8 +80,8 @@ def initial_image(init: str | torch.Tensor, content: torch.Tensor, style: torch.
     ``stlib.color.match_color``), seeded uniform noise, the painting resized, or a given image (a warm start).
 
     ``"palette"`` starts where the cheapest part of the style, its colour statistics, is already matched and the
-    photo's every edge is kept: at 256 px (offline weights) L-BFGS reached the same objective in 20-50 % fewer
-    steps on two of three photo/painting pairs and as fast on the third (benchmarks/README.md, "A palette start")."""
+    photo's every edge is kept: at 256 px (offline weights) L-BFGS reached the same objective in 10-50 % fewer
+    steps on five of six photo/painting pairs and as fast on the sixth (benchmarks/README.md, "A palette start")."""
     if isinstance(init, torch.Tensor):
         img = init.detach().float().cpu()
         return resize(img.unsqueeze(0) if img.dim() == 3 else img, tuple(content.shape[-2:])).to(content.device)
