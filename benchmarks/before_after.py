@@ -36,6 +36,8 @@ BEFORE_REF = "a1fcfa9"
 
 
 def _vmhwm() -> int:
+    """Peak resident memory in bytes (run.peak_rss_bytes; a child must not import run.py, which puts this
+    checkout's stlib on the path)."""
     match = re.search(r"VmHWM:\s+(\d+)\s+kB", Path("/proc/self/status").read_text())
     return int(match.group(1)) * 1024 if match else 0
 
@@ -143,6 +145,7 @@ RACES = [  # (label, which tree, stylize options): each version's default run, t
     ("after, fp32_finish=True", "after", {"fp32_finish": True}),
     ("after, init=\"palette\"", "after", {"init": "palette"}),
 ]
+RACE_COLOURS = ("tab:purple", "tab:red", "tab:orange", "tab:green")  # one per race, in RACES' order
 
 
 def _sitting(args: argparse.Namespace, bench_run: Any, before_tree: str, tmp: str) -> Dict[str, Any]:
@@ -151,19 +154,9 @@ def _sitting(args: argparse.Namespace, bench_run: Any, before_tree: str, tmp: st
     trees = {"before": before_tree, "after": str(ROOT)}
     bench = bench_run.Bench(torch.device("cpu"), "random")
     score = bench.scorer(args.size)
-    every = max(1, args.evals // 60)
-    snaps: List[Tuple[float, Any]] = []
-
-    def keep(n: int, t: float, img: Any) -> None:
-        if n % every == 0 or n == args.evals:
-            snaps.append((t, img.detach().cpu().clone()))
-
     loads = [bench_run.load_average()]
-    final, timing = bench.baseline(args.size, args.evals, keep)
-    base_seconds = timing["setup"] + timing["optimise"]
-    curves = {"baseline": [(timing["setup"] + t, score(img)) for t, img in snaps]}
-    target = score(final)
-    curves["baseline"].append((base_seconds, target))
+    curves: Dict[str, Any] = {}
+    curves["baseline"], target, base_seconds = bench_run.baseline_curve(bench, args.size, args.evals, score)
     best_seen = min(v for _, v in curves["baseline"])
     races: Dict[str, Any] = {}
     for label, which, options in RACES:
@@ -197,40 +190,14 @@ def _sitting(args: argparse.Namespace, bench_run: Any, before_tree: str, tmp: st
 
 
 def _plot(res: Dict[str, Any], path: Path) -> None:
-    import matplotlib
+    """``run.py``'s objective-vs-seconds figure, with this script's contestants."""
+    sys.path.insert(0, str(HERE))
+    import run as bench_run
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    colours = {"baseline": "tab:gray", "before (default options)": "tab:purple",
-               "after (default options)": "tab:red", "after, fp32_finish=True": "tab:orange",
-               'after, init="palette"': "tab:green"}
-    fig, ax = plt.subplots(figsize=(8.2, 4.6))
-    for name, curve in res["curves"].items():
-        best, xs, ys = float("inf"), [], []
-        for t, v in curve:
-            best = min(best, v)
-            xs.append(t)
-            ys.append(best)
-        label = "tutorial baseline (fp32, torch L-BFGS)" if name == "baseline" else f"stlib {name}"
-        ax.plot(xs, ys, color=colours.get(name), lw=2, label=label + " (best so far)")
-    ax.axhline(res["baseline_best_seen"], color="k", ls=":", lw=1,
-               label=f"baseline's best objective on the way ({res['baseline_best_seen']:.4g})")
-    top = min(max(v for c in res["curves"].values() for _, v in c[len(c) // 20:]), res["baseline_best_seen"] * 20)
-    if res["baseline_final"] > res["baseline_best_seen"] * 1.001:
-        where = " (above the plot: an overshoot)" if res["baseline_final"] > top else ""
-        ax.axhline(res["baseline_final"], color="k", ls="--", lw=1,
-                   label=f"baseline's objective after {res['evals']} evaluations ({res['baseline_final']:.4g}){where}")
-    ax.set_yscale("log")
-    ax.set_ylim(res["baseline_best_seen"] * 0.9, top)
-    ax.set_xlabel("wall-clock seconds (weights loading excluded)")
-    ax.set_ylabel("objective, float32 (lower is better)")
-    ax.set_title(f"Before vs after, one sitting: objective vs time at {res['size']} px")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    styles = {"baseline": bench_run.PLOT_STYLES["baseline"],
+              **{label: (colour, f"stlib {label}") for (label, _, _), colour in zip(RACES, RACE_COLOURS)}}
+    bench_run.plot(res["curves"], res["baseline_final"], res["size"], res["evals"], path,
+                   best_seen=res["baseline_best_seen"], styles=styles, title="Before vs after, one sitting")
 
 
 def _s(x: Optional[float], base: float) -> str:

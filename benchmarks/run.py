@@ -212,24 +212,33 @@ def worst_at_equal_time(curve: Sequence[Tuple[float, float]], baseline: Sequence
     return max(ratios, default=math.inf)
 
 
-def time_to_objective(bench: Bench, size: int, evals: int) -> Dict[str, Any]:
-    """Objective-vs-seconds curves; the baseline's final objective after ``evals`` closure evaluations; when
-    each stlib variant first reaches it."""
-    score = bench.scorer(size)
+def baseline_curve(bench: Bench, size: int, evals: int,
+                   score: Callable[[torch.Tensor], float]) -> Tuple[List[Tuple[float, float]], float, float]:
+    """The baseline's ``evals`` closure evaluations, ~60 of its images scored: (curve of (seconds, objective),
+    the final image's objective, the run's seconds)."""
     every = max(1, evals // 60)
-    curves: Dict[str, List[Tuple[float, float]]] = {}
     snaps: List[Tuple[float, torch.Tensor]] = []
 
     def keep(n: int, t: float, img: torch.Tensor) -> None:
         if n % every == 0 or n == evals:
             snaps.append((t, img.detach().cpu().clone()))
 
-    load_before = load_average()
     final, timing = bench.baseline(size, evals, keep)
-    curves["baseline"] = [(timing["setup"] + t, score(img)) for t, img in snaps]
+    curve = [(timing["setup"] + t, score(img)) for t, img in snaps]
     target = score(final)
     base_seconds = timing["setup"] + timing["optimise"]
-    curves["baseline"].append((base_seconds, target))
+    curve.append((base_seconds, target))
+    return curve, target, base_seconds
+
+
+def time_to_objective(bench: Bench, size: int, evals: int) -> Dict[str, Any]:
+    """Objective-vs-seconds curves; the baseline's final objective after ``evals`` closure evaluations; when
+    each stlib variant first reaches it."""
+    score = bench.scorer(size)
+    every = max(1, evals // 60)
+    curves: Dict[str, List[Tuple[float, float]]] = {}
+    load_before = load_average()
+    curves["baseline"], target, base_seconds = baseline_curve(bench, size, evals, score)
     out: Dict[str, Any] = {"size": size, "evals": evals, "baseline_final": target, "baseline_seconds": base_seconds,
                            "baseline_best_seen": min(v for _, v in curves["baseline"]), "load_before": load_before}
     for name, precision, options in TTO_VARIANTS:
@@ -307,20 +316,26 @@ def _gb(n: Optional[float]) -> str:
     return "n/a" if n is None else f"{n / 1e9:.2f} GB"
 
 
+#: plot's colour and legend label of each contestant of run.py's race (other names: matplotlib's next colour).
+PLOT_STYLES = {"baseline": ("tab:gray", "tutorial baseline (fp32, L-BFGS max_iter=20)"),
+               "stlib fp32": ("tab:blue", "stlib fp32"),
+               "stlib auto": ("tab:orange", "stlib precision='auto', fp32_finish=True"),
+               "stlib auto, bf16 only": ("tab:red", "stlib precision='auto' (default, bf16 only)")}
+
+
 def plot(curves: Dict[str, List[Tuple[float, float]]], target: float, size: int, evals: int, path: Path,
-         best_seen: float = math.inf) -> None:
+         best_seen: float = math.inf, styles: Optional[Dict[str, Tuple[Optional[str], str]]] = None,
+         title: Optional[str] = None) -> None:
     """Objective (log scale) against wall-clock seconds for every contestant; ``target`` is the baseline's final
-    objective, ``best_seen`` its best on the way (drawn too when the final one is an overshoot)."""
+    objective, ``best_seen`` its best on the way (drawn too when the final one is an overshoot). ``styles``:
+    {name: (colour, label)} (default ``PLOT_STYLES``); ``title`` replaces the default title's start."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
-    styles = {"baseline": ("tab:gray", "tutorial baseline (fp32, L-BFGS max_iter=20)"),
-              "stlib fp32": ("tab:blue", "stlib fp32"),
-              "stlib auto": ("tab:orange", "stlib precision='auto', fp32_finish=True"),
-              "stlib auto, bf16 only": ("tab:red", "stlib precision='auto' (default, bf16 only)")}
+    styles = PLOT_STYLES if styles is None else styles
     for name, curve in curves.items():
         if not curve:
             continue
@@ -341,7 +356,7 @@ def plot(curves: Dict[str, List[Tuple[float, float]]], target: float, size: int,
         ax.set_ylim(min(finite) * 0.9, min(max(finite), 20 * target) * 1.1)
     ax.set_xlabel("wall-clock seconds (setup included, weights loading excluded)")
     ax.set_ylabel("objective, float32 (lower is better)")
-    ax.set_title(f"Objective vs time at {size} px: faint = every evaluation, bold = best so far")
+    ax.set_title(f"{title or 'Objective vs time'} at {size} px: faint = every evaluation, bold = best so far")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
