@@ -6,8 +6,8 @@
 1. ``pyramid``: L-BFGS on a Laplacian-pyramid parameterisation of the image, x = sum_k g_k up(z_k) (level k at
    1/2^k of the size, gain g_k), instead of on the pixels. For L-BFGS this is a preconditioner: a coarse level
    with gain g moves large areas g^2 times further per unit of gradient. The same bf16 objective as ``stylize``
-   (``engine.objective``, the preset's weights), the same safeguarded L-BFGS (history 10), the same projection
-   onto [0, 1] after each step (the finest level takes the clamp's correction). Gains "1" is plain pixels and
+   (``engine.objective``, the preset's weights), the same safeguarded L-BFGS (``lbfgs_history`` pairs), the same
+   projection onto [0, 1] after each step (the finest level takes the clamp's correction). Gains "1" is plain pixels and
    reproduces ``stylize``'s default run (a check of the harness). Step counts are deterministic at a fixed thread
    count, so this part does not depend on the machine's load.
 2. ``scales``: coarse-to-fine (``stylize(scales=...)``) against one scale, timed in one process; seconds until
@@ -40,7 +40,7 @@ sys.path.insert(0, str(HERE))
 import run as R  # noqa: E402  (benchmarks/run.py: the shared set-up and the float32 scorer)
 
 from stlib.engine.objective import compute_targets, objective  # noqa: E402
-from stlib.engine.optim import EVAL_NOISE, LBFGS_HISTORY, SafeguardedLBFGS  # noqa: E402
+from stlib.engine.optim import EVAL_NOISE, SafeguardedLBFGS, lbfgs_history  # noqa: E402
 from stlib.engine.precision import autocast, memory_format  # noqa: E402
 from stlib.engine.steps import EagerStep  # noqa: E402
 
@@ -82,7 +82,7 @@ def pyramid_curve(bench: "R.Bench", score: Callable[[torch.Tensor], float], size
 
     x = content.clone().requires_grad_(True)
     step = EagerStep(loss_fn, x, "bf16")
-    opt = SafeguardedLBFGS(z, lr=1.0, history_size=LBFGS_HISTORY, floor=0.0, noise=EVAL_NOISE["bf16"])
+    opt = SafeguardedLBFGS(z, lr=1.0, history_size=lbfgs_history(content.numel()), floor=0.0, noise=EVAL_NOISE["bf16"])
     gain: List[float] = []
 
     def closure() -> torch.Tensor:

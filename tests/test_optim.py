@@ -6,7 +6,8 @@ import sys
 import pytest
 import torch
 
-from stlib.engine.optim import LBFGS, Adam, SafeguardedLBFGS
+from stlib.engine.optim import (LBFGS, LBFGS_HISTORY_BYTES, LBFGS_HISTORY_MAX, LBFGS_HISTORY_MIN, Adam,
+                                SafeguardedLBFGS, lbfgs_history, make_optimizer)
 
 
 def _problem(seed: int = 0, dtype=torch.float32):
@@ -46,7 +47,7 @@ def _torch_lbfgs(history):
                                        tolerance_change=0.0)
 
 
-@pytest.mark.parametrize("history", [1, 3, 10])
+@pytest.mark.parametrize("history", [1, 3, 10, 25])
 @pytest.mark.parametrize("clamp", [False, True])
 def test_lbfgs_matches_torch_one_closure_per_step(history, clamp):
     """In float64 (no rounding floor), 40 steps: the same iterates as torch.optim.LBFGS down to ~1e-13 losses,
@@ -309,3 +310,28 @@ def test_an_optimiser_that_cannot_move_says_it_stalled():
     assert not opt.stalled and opt.recoveries == MAX_RECOVERIES
     _, _, opt = _run_flat(lambda x: SafeguardedLBFGS(x, floor=0.0, noise=1e-3), loss_fn, [0.0] * 4, limit + 1)
     assert opt.stalled
+
+
+def test_lbfgs_history_is_what_fits_the_budget():
+    """As many pairs (8 bytes per value: float32 s and y) as fit in LBFGS_HISTORY_BYTES, clipped to [MIN, MAX]."""
+    assert (LBFGS_HISTORY_MIN, LBFGS_HISTORY_MAX, LBFGS_HISTORY_BYTES) == (10, 25, 64 * 2**20)
+    by_hand = {3 * 64 * 64: 25, 3 * 256 * 256: 25, 3 * 384 * 384: 18, 3 * 448 * 448: 13, 3 * 512 * 512: 10,
+               3 * 2048 * 2048: 10, 2**23 // 20: 20, 2**23 // 20 + 1: 19}  # 2**23 / 20 values: 20 pairs exactly
+    assert {n: lbfgs_history(n) for n in by_hand} == by_hand
+    sizes = [3 * s * s for s in range(32, 1100, 7)]
+    pairs = [lbfgs_history(n) for n in sizes]
+    assert pairs == sorted(pairs, reverse=True)  # a larger image never keeps more pairs
+    for n, m in zip(sizes, pairs):
+        assert m == LBFGS_HISTORY_MIN or m * 8 * n <= LBFGS_HISTORY_BYTES  # within the budget unless at the floor
+        assert m == LBFGS_HISTORY_MAX or (m + 1) * 8 * n > LBFGS_HISTORY_BYTES  # and no pair left out that fits
+    with pytest.raises(ValueError, match="numel"):
+        lbfgs_history(0)
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "lbfgs-plain"])
+@pytest.mark.parametrize("side", [64, 512])
+def test_make_optimizer_keeps_the_history_the_image_size_allows(name, side):
+    x = torch.zeros(1, 3, side, side, requires_grad=True)
+    opt = make_optimizer(name, x, None, "bf16")
+    assert opt.history_size == (25 if side == 64 else 10)
+    assert isinstance(opt, SafeguardedLBFGS) == (name == "lbfgs")

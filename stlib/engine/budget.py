@@ -29,7 +29,7 @@ from ..layers import CONTENT_LAYERS, STYLE_LAYERS
 from ..model import VGG19Features, resolve_device
 from ..units import format_bytes, format_seconds
 from .objective import compute_targets, objective
-from .optim import LBFGS_HISTORY, OPTIMIZERS
+from .optim import OPTIMIZERS, lbfgs_history
 from .precision import autocast, memory_format, resolve_precision
 from .heap import HEAP_FIX_MIN_SIZE, fix_mmap_threshold
 from .scales import scale_plan
@@ -274,7 +274,8 @@ def estimate(
         pixels = side * side * aspect
         seconds += (n + 1) * cal.seconds_per_step(pixels)  # +1: computing the targets costs about one step
     final_pixels = plan[-1][0] ** 2 * aspect
-    vectors = ADAM_VECTORS if optimizer == "adam" else LBFGS_VECTORS + 2 * LBFGS_HISTORY  # both L-BFGS keep pairs
+    # both L-BFGS keep pairs (as many as lbfgs_history allows for the last scale's image)
+    vectors = ADAM_VECTORS if optimizer == "adam" else LBFGS_VECTORS + 2 * lbfgs_history(round(3 * final_pixels))
     overhead = 0.0 if cal.device.startswith("cuda") else min(CPU_RUN_OVERHEAD_BYTES, final_pixels * cal.bytes_per_pixel)
     peak = cal.base_bytes + overhead + final_pixels * (cal.bytes_per_pixel + vectors * 3 * 4)
     free = available_bytes(cal.device) if available is None else int(available)
