@@ -10,7 +10,7 @@ slows every contestant alike; the time stlib needs to reach the objective the ba
 after 300 closure evaluations (every image scored by the same float32 objective); peak memory of a
 512 px run and of a few 2048 px steps (4096 px on a GPU); the estimate's predictions next to the
 measurements. Writes benchmarks/RESULTS.md and benchmarks/objective_vs_time.png (raw numbers in
-benchmarks/out/results.json). Not part of the test-suite.
+benchmarks/out/results.json; with ``--out DIR``: DIR/RESULTS.md, DIR/out/results.json). Not part of the test-suite.
 """
 
 from __future__ import annotations
@@ -434,8 +434,10 @@ def targets_met(res: Dict[str, Any], gpu: bool, tto_size: int, tto_evals: int,
 
 
 def rewrite(out_dir: Path) -> int:
-    """RESULTS.md again from the last run's raw numbers (e.g. after the report's wording or targets changed)."""
-    res = json.loads((HERE / "out" / "results.json").read_text())
+    """RESULTS.md again from the last run's raw numbers in ``out_dir/out/`` (e.g. after the report's wording or
+    targets changed)."""
+    raw_dir = out_dir / "out"
+    res = json.loads((raw_dir / "results.json").read_text())
     gpu = res["machine"]["device"].startswith("cuda")
     tto = res["time_to_objective"]
     mem_size = next((m["size"] for m in res["memory"] if m["impl"] == "baseline"), 512)
@@ -443,7 +445,7 @@ def rewrite(out_dir: Path) -> int:
         res["machine"]["bf16_flags"] = [f for f in stlib.engine.precision.FAST_BF16_FLAGS
                                         if f in stlib.engine.precision._cpuinfo_flags()]  # the same machine
     res["targets"] = targets_met(res, gpu, tto["size"], tto["evals"], mem_size)
-    curves_file = HERE / "out" / "curves.json"
+    curves_file = raw_dir / "curves.json"
     if curves_file.exists():  # the plot again too, from the same run's curves
         try:
             plot(json.loads(curves_file.read_text()), tto["baseline_final"], tto["size"], tto["evals"],
@@ -451,7 +453,7 @@ def rewrite(out_dir: Path) -> int:
         except ImportError:
             print("matplotlib is missing: no plot", flush=True)
     write_results(res, out_dir / "RESULTS.md", "objective_vs_time.png")
-    (HERE / "out" / "results.json").write_text(json.dumps(res, indent=1, default=str))
+    (raw_dir / "results.json").write_text(json.dumps(res, indent=1, default=str))
     for target, measured, met in res["targets"]:
         print(f"  {'MET ' if met else 'MISS'} {target}: {measured}")
     return 0
@@ -570,11 +572,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--weights", default=os.environ.get("STLIB_WEIGHTS", "random"),
                         help="weights for everyone (default: $STLIB_WEIGHTS or random)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
-    parser.add_argument("--out", default=str(HERE), help="folder for RESULTS.md and the plot")
+    parser.add_argument("--out", default=str(HERE),
+                        help="folder for RESULTS.md and the plot (raw numbers in its out/; default benchmarks/)")
     parser.add_argument("--skip-large", action="store_true", help="skip the 2048/4096 px memory runs")
     parser.add_argument("--note", default="", help="a sentence for RESULTS.md (e.g. other jobs were running)")
     parser.add_argument("--rewrite", action="store_true",
-                        help="rewrite RESULTS.md and its Targets table from the last run's benchmarks/out/results.json "
+                        help="rewrite RESULTS.md and its Targets table from the last run's raw numbers (--out's out/results.json) "
                              "(no measuring)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -589,7 +592,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     gpu = device.type == "cuda"
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    raw_dir = HERE / "out"
+    raw_dir = out_dir / "out"  # a run with --out elsewhere never overwrites the last `make bench` run's numbers
     raw_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     info = machine_info(device)
