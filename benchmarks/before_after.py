@@ -1,7 +1,7 @@
 """Issue 22's "before vs after, on the same machine in one sitting": the tutorial baseline, stlib as it was when
 the issue was filed and stlib now, in one run of this script.
 
-    .venv/bin/python benchmarks/before_after.py                  # before = a1fcfa9, ~12 min on 2 cores
+    .venv/bin/python benchmarks/before_after.py                  # before = a1fcfa9, ~20 min on 2 cores
     .venv/bin/python benchmarks/before_after.py --before <ref> --evals 100 --mem-steps 4   # a quicker look
 
 The *before* code is checked out into a temporary git worktree and imported from there in child processes
