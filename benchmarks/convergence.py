@@ -1,7 +1,8 @@
-"""Issue 22: can the optimisation itself converge faster? Two levers, measured side by side at 256 px.
+"""Issue 22: can the optimisation itself converge faster? Levers and a bound, measured side by side at 256 px.
 
-    .venv/bin/python benchmarks/convergence.py            # both parts, 2 threads: ~12 min on a quiet 2-core CPU
+    .venv/bin/python benchmarks/convergence.py            # all three parts, 2 threads: ~35 min on a quiet 2-core CPU
     .venv/bin/python benchmarks/convergence.py --only pyramid --steps 100
+    .venv/bin/python benchmarks/convergence.py --only evaluations     # part 3 alone (~17 min); keeps the others
 
 1. ``pyramid``: L-BFGS on a Laplacian-pyramid parameterisation of the image, x = sum_k g_k up(z_k) (level k at
    1/2^k of the size, gain g_k), instead of on the pixels. For L-BFGS this is a preconditioner: a coarse level
@@ -13,9 +14,17 @@
 2. ``scales``: coarse-to-fine (``stylize(scales=...)``) against one scale, timed in one process; seconds until
    the float32 objective (``run.py``'s scorer) first reaches ``--target`` (default: the tutorial baseline's
    best objective in the last ``make bench`` run, from benchmarks/out/results.json).
+3. ``evaluations``: how many evaluations of the objective (forward + backward) quasi-Newton needs at best.
+   ``torch.optim.LBFGS`` in float32 on the float32 objective itself (the scorer's), with the tutorial's 100 pairs,
+   without and with a strong-Wolfe line search, from the photo and from the palette start; the image is clamped
+   to [0, 1] before each evaluation, as the tutorial does, except in the "unclamped" run (a relaxation: its pixels
+   may leave [0, 1], so it bounds what the clamp costs). Every evaluation is logged, so the count to
+   ``--target`` is exact. A time ratio follows from it: evaluations x (cost of one bf16 evaluation / one of the
+   baseline's) / the baseline's evaluations.
 
-Writes benchmarks/CONVERGENCE.md (tables) and benchmarks/out/convergence.json (every curve). No test asserts any
-of this; findings are in benchmarks/README.md (issue 22).
+Writes benchmarks/CONVERGENCE.md (tables) and benchmarks/out/convergence.json (every curve); ``--only`` re-runs one
+part and keeps the others' results from convergence.json. No test asserts any of this; findings are in
+benchmarks/README.md (issue 22).
 """
 
 from __future__ import annotations
@@ -42,11 +51,16 @@ import run as R  # noqa: E402  (benchmarks/run.py: the shared set-up and the flo
 from stlib.engine.objective import compute_targets, objective  # noqa: E402
 from stlib.engine.optim import EVAL_NOISE, SafeguardedLBFGS, lbfgs_history  # noqa: E402
 from stlib.engine.precision import autocast, memory_format  # noqa: E402
+from stlib.engine.scales import initial_image  # noqa: E402
 from stlib.engine.steps import EagerStep  # noqa: E402
 
 PYRAMIDS = ("1", "1,2,4", "1,2,4,8,16")
 SCALES = ("one", "0.5,1:100,250", "0.25,0.5,1:150,100,250")
 SHOWN_STEPS = (20, 35, 50, 65, 95, 140)
+#: Part 3's optimisers: "start,pairs,line search[,unclamped]" (the tutorial's own setting is "content,100,none").
+EVALUATIONS = ("content,100,none", "content,100,strong_wolfe", "palette,100,none", "palette,100,strong_wolfe",
+               "palette,100,strong_wolfe,unclamped")
+SHOWN_EVALS = (50, 100, 150, 200, 250, 300)
 
 
 def synthesis(levels: Sequence[torch.Tensor], size: Tuple[int, int], gains: Sequence[float]) -> torch.Tensor:
@@ -129,6 +143,43 @@ def scales_curve(bench: "R.Bench", score: Callable[[torch.Tensor], float], size:
     return {"seconds": result.elapsed, "curve": curve}
 
 
+def evaluations_curve(bench: "R.Bench", size: int, spec: str, evals: int) -> Tuple[List[float], float]:
+    """The float32 objective at each of ``evals`` evaluations of float32 ``torch.optim.LBFGS`` set by ``spec``
+    ("start,pairs,line search[,unclamped]"; start "content" or "palette", line search "none" or "strong_wolfe"),
+    and the objective of the last image clamped to [0, 1]."""
+    start, pairs, search, *free = spec.split(",")
+    p, model = bench.preset, bench.model
+    content, style = bench.images(size)
+    model.to(memory_format=torch.contiguous_format)
+    with torch.no_grad():
+        targets = compute_targets(model, content, [style], p.content_layers, p.style_layers, [1.0])
+    x = initial_image(start, content, style, 0).clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([x], lr=1, max_iter=evals, max_eval=evals, history_size=int(pairs),
+                            line_search_fn=None if search == "none" else search, tolerance_grad=0, tolerance_change=0)
+    values: List[float] = []
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        if not free:
+            with torch.no_grad():
+                x.clamp_(0, 1)
+        total = objective(model, x, targets, p.content_layers, p.style_layers, p.content_weight, p.style_weight,
+                          p.tv_weight)["total"]
+        total.backward()
+        values.append(float(total.detach()))
+        return total
+
+    while len(values) < evals:
+        before = len(values)
+        opt.step(closure)
+        if len(values) == before:  # converged by torch's own test: nothing more to count
+            break
+    with torch.no_grad():
+        last = float(objective(model, x.clamp(0, 1), targets, p.content_layers, p.style_layers, p.content_weight,
+                               p.style_weight, p.tv_weight)["total"])
+    return values[:evals], last
+
+
 def default_target() -> float:
     path = HERE / "out" / "results.json"
     try:
@@ -139,10 +190,11 @@ def default_target() -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=("pyramid", "scales"))
+    parser.add_argument("--only", choices=("pyramid", "scales", "evaluations"))
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=150, help="pyramid: L-BFGS steps per variant")
     parser.add_argument("--scale-steps", type=int, default=320, help="scales: steps of the one-scale run")
+    parser.add_argument("--evals", type=int, default=300, help="evaluations: objective evaluations per optimiser")
     parser.add_argument("--target", type=float, default=None)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -165,9 +217,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             res["reached_s"] = next((t for t, v in res["curve"] if v <= target), None)
             out["scales"][spec] = res
             print(json.dumps({"scales": spec, "seconds": res["seconds"], "reached_s": res["reached_s"]}), flush=True)
+    if args.only in (None, "evaluations"):
+        out["evaluations"] = {}
+        for spec in EVALUATIONS:
+            values, last = evaluations_curve(bench, args.size, spec, args.evals)
+            reached = next((n for n, v in enumerate(values, 1) if v <= target), None)
+            out["evaluations"][spec] = {"values": values, "reached": reached, "last_clamped": last}
+            print(json.dumps({"evaluations": spec, "reached": reached, "best": min(values)}), flush=True)
     out["load_after"] = R.load_average()
+    saved = HERE / "out" / "convergence.json"
+    if args.only and saved.exists():  # keep the parts not re-run (their own load and target are in the report)
+        previous = json.loads(saved.read_text())
+        for part in ("pyramid", "scales", "evaluations"):
+            if part not in out and part in previous:
+                out[part] = previous[part]
+                meta = previous.get("kept", {}).get(part) or {k: previous.get(k) for k in ("load_before", "load_after",
+                                                                                          "target")}
+                out.setdefault("kept", {})[part] = meta
     (HERE / "out").mkdir(exist_ok=True)
-    (HERE / "out" / "convergence.json").write_text(json.dumps(out, indent=1))
+    saved.write_text(json.dumps(out, indent=1))
     write_report(out, HERE / "CONVERGENCE.md")
     return 0
 
@@ -194,7 +262,24 @@ def write_report(out: Dict[str, Any], path: Path) -> None:
             lines.append(f"| {spec} | {'never' if reached is None else f'{reached:.1f} s{ratio}'} | "
                          f"{res['seconds']:.1f} s | {res['curve'][-1][1]:.4g} |")
         lines.append("")
-    path.write_text("\n".join(lines))
+    if "evaluations" in out:
+        lines += [f"## Evaluations of float32 torch L-BFGS until the objective first reaches {out['target']:.5g}", "",
+                  "Every evaluation is one forward and backward pass; the columns are the best objective so far "
+                  "(of the evaluated image: unclamped in the unclamped run), the last one the final image's, clamped "
+                  "to [0, 1].", "",
+                  "| start, pairs, line search | reached after | " + " | ".join(f"eval {n}" for n in SHOWN_EVALS)
+                  + " | final image, clamped |", "|---|---|" + "---|" * len(SHOWN_EVALS) + "---|"]
+        for spec, res in out["evaluations"].items():
+            vals = res["values"]
+            best = [f"{min(vals[:n]):.4g}" if n <= len(vals) else "-" for n in SHOWN_EVALS]
+            reached = res["reached"]
+            lines.append(f"| {spec} | {'never' if reached is None else f'{reached} evaluations'} | "
+                         + " | ".join(best) + f" | {res['last_clamped']:.4g} |")
+        lines.append("")
+    for part, meta in out.get("kept", {}).items():
+        lines.append(f"*{part}*: kept from an earlier run (load {meta['load_before']} -> {meta['load_after']}, "
+                     f"target {meta['target']}).")
+    path.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
