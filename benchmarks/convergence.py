@@ -143,10 +143,11 @@ def scales_curve(bench: "R.Bench", score: Callable[[torch.Tensor], float], size:
     return {"seconds": result.elapsed, "curve": curve}
 
 
-def evaluations_curve(bench: "R.Bench", size: int, spec: str, evals: int) -> Tuple[List[float], float]:
+def evaluations_curve(bench: "R.Bench", score: Callable[[torch.Tensor], float], size: int, spec: str,
+                      evals: int) -> Tuple[List[float], float]:
     """The float32 objective at each of ``evals`` evaluations of float32 ``torch.optim.LBFGS`` set by ``spec``
     ("start,pairs,line search[,unclamped]"; start "content" or "palette", line search "none" or "strong_wolfe"),
-    and the objective of the last image clamped to [0, 1]."""
+    and ``score`` (the float32 objective of an image clamped to [0, 1]) of the last image."""
     start, pairs, search, *free = spec.split(",")
     p, model = bench.preset, bench.model
     content, style = bench.images(size)
@@ -174,10 +175,7 @@ def evaluations_curve(bench: "R.Bench", size: int, spec: str, evals: int) -> Tup
         opt.step(closure)
         if len(values) == before:  # converged by torch's own test: nothing more to count
             break
-    with torch.no_grad():
-        last = float(objective(model, x.clamp(0, 1), targets, p.content_layers, p.style_layers, p.content_weight,
-                               p.style_weight, p.tv_weight)["total"])
-    return values[:evals], last
+    return values[:evals], score(x.detach())
 
 
 def default_target() -> float:
@@ -220,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.only in (None, "evaluations"):
         out["evaluations"] = {}
         for spec in EVALUATIONS:
-            values, last = evaluations_curve(bench, args.size, spec, args.evals)
+            values, last = evaluations_curve(bench, score, args.size, spec, args.evals)
             reached = next((n for n, v in enumerate(values, 1) if v <= target), None)
             out["evaluations"][spec] = {"values": values, "reached": reached, "last_clamped": last}
             print(json.dumps({"evaluations": spec, "reached": reached, "best": min(values)}), flush=True)
